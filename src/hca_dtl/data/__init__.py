@@ -1,0 +1,1 @@
+"""Reading, generating and curating CellProfiler per-cell data (no Kedro imports)."""

@@ -1,0 +1,1 @@
+"""Leave-one-compound-out evaluation, majority voting, statistics and baselines."""

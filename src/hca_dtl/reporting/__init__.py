@@ -1,0 +1,1 @@
+"""Tables, plotly figures and the self-contained HTML report."""
