@@ -43,3 +43,10 @@ def feature_columns(columns: Iterable[str]) -> list[str]:
     """The columns that carry a CellProfiler compartment prefix, in their given order."""
     prefixes = tuple(f"{c}_" for c in COMPARTMENTS)
     return [c for c in columns if c.startswith(prefixes)]
+
+
+# Role of a cell in one LOOCV fold: the columns of a fold plan's ``roles`` array (cells × folds).
+ROLE_UNUSED = 0
+ROLE_TRAIN = 1
+ROLE_VALID = 2
+ROLE_TEST = 3

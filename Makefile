@@ -1,0 +1,30 @@
+# Two entry points (see README): `make run` and `make test`. Both create .venv when missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+export KEDRO_DISABLE_TELEMETRY := 1
+
+.PHONY: setup run test viz benchmark lock
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/kedro run
+
+test: setup
+	$(BIN)/python -m pytest
+
+viz: setup
+	$(BIN)/kedro viz run --no-browser
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --no-header -o requirements.lock

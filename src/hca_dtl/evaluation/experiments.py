@@ -1,0 +1,112 @@
+"""Running one SAA experiment (a row of the paper's Table 1) under a LOOCV fold plan.
+
+Glue between ``hca_dtl.model`` (training) and the result tables of ``hca_dtl.evaluation``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from hca_dtl.data.schema import LABEL
+from hca_dtl.evaluation.loocv import FoldPlan
+from hca_dtl.evaluation.results import EXPERIMENT_KEYS, test_predictions
+from hca_dtl.model import SAAConfig, train_folds, transfer_init
+from hca_dtl.runtime import device_description, keras_backend
+
+logger = logging.getLogger(__name__)
+
+
+def experiment_keys(approach: str, target: str, *, mask: str = "", source: str = "") -> dict[str, str]:
+    """The identifying columns of one experiment, e.g. ``DTL_1 Pset2→Pset1``."""
+    name = f"{approach} {source}→{target}" if source else f"{approach} {target}"
+    return dict(zip(EXPERIMENT_KEYS, (name, approach, mask, source, target)))
+
+
+def run_saa_experiment(
+    cells: pd.DataFrame,
+    classes: list[str],
+    features: list[str],
+    plan: FoldPlan,
+    config: SAAConfig,
+    experiment: dict[str, str],
+    *,
+    source_model: keras.Model | None = None,
+    pretrain: bool = True,
+    engine: str = "batched",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Trains every fold of ``plan`` (all repetitions at once) and predicts its test cells.
+
+    Args:
+        cells: The problem's cells (n_cells rows) with ``Metadata_Label``.
+        classes: MOA name of each label code.
+        features: Feature columns fed to the network (n_features).
+        plan: Fold plan over ``cells`` (roles: n_cells × n_folds).
+        config: Network and optimisation settings.
+        experiment: Identifying columns (``experiment_keys``); a non-empty ``mask`` transfers
+            those layers from ``source_model``.
+        pretrain: Greedily pretrain the layers that are not transferred (the paper's BL).
+        engine: ``batched`` (all folds as one model) or ``sequential`` (the per-fold reference).
+
+    Returns:
+        The cell predictions of all test cells and the runs table (one row per repetition;
+        times are the repetition's share of the jointly trained folds, in seconds).
+    """
+    x = cells[features].to_numpy(dtype=np.float32)
+    y = cells[LABEL].to_numpy(dtype=np.int32)
+    init = transfer_init(source_model, experiment["mask"]) if experiment["mask"] else None
+    logger.info("Training %s: %d folds, %d cells", experiment["experiment"], plan.roles.shape[1], len(x))
+    ensemble = train_folds(x, y, plan.roles, len(classes), config, init=init,
+                           pretrain=pretrain, engine=engine)
+    predictions = test_predictions(cells, plan, ensemble.predict(x), classes, experiment)
+
+    repetitions, folds_per_repetition = np.unique(plan.repetitions, return_counts=True)
+    share = folds_per_repetition / plan.roles.shape[1]
+    timings = ensemble.timings
+    runs = pd.DataFrame(
+        {
+            **{key: experiment[key] for key in EXPERIMENT_KEYS},
+            "repetition": repetitions,
+            "n_compounds": folds_per_repetition,
+            "pretrain_seconds": timings["pretrain_seconds"] * share,
+            "finetune_seconds": timings["finetune_seconds"] * share,
+            "wall_seconds": timings["wall_seconds"] * share,
+            "epochs_mean": [float(np.mean(ensemble.epochs_run[plan.repetitions == r])) for r in repetitions],
+            "engine": engine,
+            "backend": keras_backend(),
+            "device": device_description(),
+        }
+    )
+    return predictions, runs
+
+
+def train_source_model(
+    cells: pd.DataFrame,
+    classes: list[str],
+    features: list[str],
+    plan: FoldPlan,
+    config: SAAConfig,
+    metadata: dict[str, Any],
+) -> keras.Model:
+    """Pretrains and fine-tunes one SAA on a whole source problem (``plan``: one fold, no test).
+
+    Returns:
+        A single-fold Keras classifier carrying its scaler and ``metadata`` (features, classes,
+        configuration, data source, package versions).
+    """
+    x = cells[features].to_numpy(dtype=np.float32)
+    y = cells[LABEL].to_numpy(dtype=np.int32)
+    ensemble = train_folds(x, y, plan.roles, len(classes), config, pretrain=True)
+    metadata = {
+        **metadata,
+        "features": list(features),
+        "classes": list(classes),
+        "epochs_run": int(ensemble.epochs_run[0]),
+        "best_valid_error": float(ensemble.best_valid_error[0]),
+        "timings_seconds": {k: float(v) for k, v in ensemble.timings.items()},
+    }
+    return ensemble.to_keras_model(0, metadata=metadata)

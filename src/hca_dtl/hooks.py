@@ -1,0 +1,44 @@
+"""Project hooks: a clear message when a pipeline is run before the data it needs exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+
+class MissingInputsError(RuntimeError):
+    """A pipeline's input datasets do not exist yet."""
+
+
+class CheckInputsHooks:
+    """Fails fast, naming the pipelines to run first, when persisted inputs are missing."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from kedro.framework.project import pipelines as registered
+
+        missing = []
+        for name in sorted(pipeline.inputs()):
+            if name.startswith("params:") or name == "parameters":
+                continue
+            if not catalog.exists(name):
+                missing.append(name)
+        if not missing:
+            return
+        producers = {
+            name: sorted(
+                pipe_name
+                for pipe_name, pipe in registered.items()
+                if pipe_name != "__default__" and name in pipe.all_outputs()
+            )
+            for name in missing
+        }
+        lines = [f"  - {name} (made by: {', '.join(p) or 'no registered pipeline'})"
+                 for name, p in producers.items()]
+        first = sorted({p[0] for p in producers.values() if p})
+        raise MissingInputsError(
+            "These inputs do not exist yet:\n" + "\n".join(lines) + "\n"
+            + (f"Run first: kedro run --pipelines={','.join(first)}  "
+               "(or `kedro run` for everything)." if first else "")
+        )

@@ -1,0 +1,32 @@
+"""Nodes of the ``psets`` pipeline: the two 6-MOA problems of the paper and the 12-MOA problem."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from hca_dtl.data.psets import pset_summary, split_psets
+
+logger = logging.getLogger(__name__)
+
+
+def split_problems(cells: pd.DataFrame, params: dict[str, Any]) -> tuple:
+    """Splits the annotated cells into Pset1, Pset2 and the 12-MOA problem.
+
+    Returns:
+        ``(pset1_cells, pset1_classes, pset2_cells, pset2_classes, all12_cells, all12_classes,
+        summary)``; each ``*_cells`` has an integer ``Metadata_Label`` and ``*_classes[code]`` is
+        the MOA name of that code. ``summary`` is the paper's Suppl. Table S1 (problem × MOA).
+    """
+    problems = split_psets(cells, None, params)
+    summary = pset_summary(problems)
+    for name, (table, classes) in problems.items():
+        logger.info("%s: %d cells, %d classes: %s", name, len(table), len(classes), classes)
+    return (
+        *problems["pset1"],
+        *problems["pset2"],
+        *problems["all12"],
+        summary,
+    )

@@ -1,0 +1,34 @@
+"""Shared test helpers: where the real data live, and a scratch copy of the Kedro project."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` (real BBBC021 metadata and profiles); skips when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (present in CI and on dev machines)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A scratch copy of the Kedro project (conf + metadata, empty data layers)."""
+    for name in ("conf", "pyproject.toml", ".telemetry"):
+        source = PROJECT_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name)
+        else:
+            shutil.copy(source, tmp_path / name)
+    for layer in ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input",
+                  "06_models", "07_model_output", "08_reporting"):
+        (tmp_path / "data" / layer).mkdir(parents=True)
+    return tmp_path
