@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test viz benchmark lock
+.PHONY: setup run test viz benchmark-wells lock
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+benchmark-wells: setup
+	$(BIN)/kedro run --env=bbbc021_wells --pipelines=ingestion,psets,pretraining,benchmark
 
 viz: setup
 	$(BIN)/kedro viz run --no-browser

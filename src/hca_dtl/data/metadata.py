@@ -65,7 +65,7 @@ def _concentrations(values: pd.Series, path: Path, column: str) -> pd.Series:
     if len(bad):
         raise InputDataError(
             f"'{path}' column {column!r} has non-numeric or missing value {bad.iloc[0]!r} "
-            f"(row {bad.index[0]})."
+            f"(data row {bad.index[0]})."
         )
     return numbers.astype(float)
 
@@ -164,20 +164,21 @@ def treatment_table(metadata: pd.DataFrame) -> pd.DataFrame:
     """Summarises the annotated treatments of an image metadata or cells table.
 
     Args:
-        metadata: rows (images or cells) with the schema's plate, well, site, batch, compound,
+        metadata: rows (images or cells) with the schema's plate, well, (site,) batch, compound,
             concentration, treatment and MOA columns.
 
     Returns:
         One row per treatment, controls excluded, sorted by treatment id: ``Metadata_Compound``,
         ``Metadata_Concentration``, ``Metadata_Treatment``, ``Metadata_MOA``, ``batches`` (sorted
-        list of batch names), ``n_images`` (distinct plate/well/site) and ``n_wells`` (distinct
-        plate/well).
+        list of batch names), ``n_images`` (distinct plate/well/site; a per-well table without
+        ``Metadata_Site`` counts wells) and ``n_wells`` (distinct plate/well).
     """
-    required = (PLATE, WELL, SITE, BATCH, COMPOUND, CONCENTRATION, TREATMENT, MOA)
+    required = [PLATE, WELL, BATCH, COMPOUND, CONCENTRATION, TREATMENT, MOA]
     missing = [c for c in required if c not in metadata.columns]
     if missing:
         raise InputDataError(f"Metadata table lacks the column(s) {missing}.")
-    annotated = metadata.loc[metadata[MOA] != CONTROL_MOA, list(required)]
+    image_keys = [TREATMENT, PLATE, WELL] + ([SITE] if SITE in metadata.columns else [])
+    annotated = metadata.loc[metadata[MOA] != CONTROL_MOA, list(dict.fromkeys(required + image_keys))]
     annotated = annotated.astype({c: str for c in (PLATE, WELL, BATCH, COMPOUND, TREATMENT, MOA)})
     moas_per_treatment = annotated.groupby(TREATMENT)[MOA].nunique()
     if (moas_per_treatment > 1).any():
@@ -187,7 +188,7 @@ def treatment_table(metadata: pd.DataFrame) -> pd.DataFrame:
     grouped = annotated.groupby(TREATMENT, sort=True)
     table = grouped[[COMPOUND, CONCENTRATION, MOA]].first()
     table["batches"] = grouped[BATCH].agg(lambda b: sorted(set(b), key=batch_sort_key))
-    table["n_images"] = grouped[[PLATE, WELL, SITE]].apply(lambda g: len(g.drop_duplicates()))
-    table["n_wells"] = grouped[[PLATE, WELL]].apply(lambda g: len(g.drop_duplicates()))
+    table["n_images"] = annotated.drop_duplicates(image_keys).groupby(TREATMENT).size()
+    table["n_wells"] = annotated.drop_duplicates([TREATMENT, PLATE, WELL]).groupby(TREATMENT).size()
     table = table.reset_index()
     return table[[COMPOUND, CONCENTRATION, TREATMENT, MOA, "batches", "n_images", "n_wells"]]

@@ -58,7 +58,8 @@ def run_saa_experiment(
     """
     x = cells[features].to_numpy(dtype=np.float32)
     y = cells[LABEL].to_numpy(dtype=np.int32)
-    init = transfer_init(source_model, experiment["mask"]) if experiment["mask"] else None
+    # A mask without any 1 (e.g. "[00000000]") transfers nothing: an MLP of the same size.
+    init = transfer_init(source_model, experiment["mask"]) if "1" in experiment["mask"] else None
     logger.info("Training %s: %d folds, %d cells", experiment["experiment"], plan.roles.shape[1], len(x))
     ensemble = train_folds(x, y, plan.roles, len(classes), config, init=init,
                            pretrain=pretrain, engine=engine)

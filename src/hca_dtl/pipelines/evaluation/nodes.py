@@ -49,11 +49,9 @@ def run_baselines(
     predictions, runs = [], []
     for target, (cells, classes, plan) in problems.items():
         for method, settings in params["methods"].items():
-            cell_predictions, run = run_cell_baseline(method, cells, features, plan, classes,
-                                                      settings or {})
-            for key, value in experiment_keys(method, target).items():
-                cell_predictions[key] = value
-                run[key] = value
+            cell_predictions, run = run_cell_baseline(
+                method, cells, features, plan, classes, settings or {},
+                experiment=experiment_keys(method, target))
             predictions.append(cell_predictions)
             runs.append(run)
     return pd.concat(predictions, ignore_index=True), pd.concat(runs, ignore_index=True)

@@ -9,7 +9,7 @@ import keras
 import pandas as pd
 
 from hca_dtl.evaluation.experiments import train_source_model
-from hca_dtl.evaluation.loocv import holdout_plan
+from hca_dtl.evaluation.loocv import train_valid_split
 from hca_dtl.model import SAAConfig
 from hca_dtl.runtime import device_description, keras_backend, package_versions
 
@@ -31,8 +31,8 @@ def train_source(
         The model (carrying features, classes, scaler, configuration, data source and package
         versions) and a JSON summary of its training.
     """
-    plan = holdout_plan(cells, validation_fraction=params["validation_fraction"],
-                        seed=params["seed"])
+    plan = train_valid_split(cells, validation_fraction=params["validation_fraction"],
+                              seed=params["seed"])
     metadata = {
         "problem": problem,
         "saa": saa,

@@ -80,7 +80,7 @@ def run_transfer_experiments(
         source_model = problems[source][3]
         for approach in _selected(params.get("approaches"), list(settings), "approaches"):
             mask = settings[approach] or ""
-            keys = experiment_keys(approach, target, mask=mask, source=source if mask else "")
+            keys = experiment_keys(approach, target, mask=mask, source=source if "1" in mask else "")
             cell_predictions, run = run_saa_experiment(
                 cells, classes, features, plan, config, keys,
                 source_model=source_model if mask else None,

@@ -1,0 +1,74 @@
+"""Per-plate normalisation of features against the plate's DMSO control cells.
+
+- ``"robust_z"``: ``(x − median_ctrl) / (1.4826 · MAD_ctrl)`` (pycytominer's "mad_robustize");
+- ``"standardize"``: ``(x − mean_ctrl) / sd_ctrl``;
+- ``"none"``: unchanged.
+
+Statistics come from the control cells of the same plate only, so no label information enters
+and the step may run before the LOOCV split. A scale below ``EPSILON`` (a feature constant within
+a plate's controls) is floored at ``EPSILON`` so nothing divides by zero; such features then
+carry only the centred value.
+
+Why ~30 lines of numpy/pandas rather than ``pycytominer.normalize``: pycytominer is not installed
+here and pulls in sqlalchemy, clevercsv and fire; it also works on float64 copies of the whole
+table, whereas this works plate by plate in place on the float32 cells table.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from hca_dtl.data.schema import CONTROL_MOA, MOA, PLATE, InputDataError
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("none", "robust_z", "standardize")
+EPSILON = 1e-6
+MAD_TO_SD = 1.4826  # 1 / Φ⁻¹(3/4): MAD of a normal sample × 1.4826 ≈ its SD
+
+
+def _centre_scale(controls: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    if method == "robust_z":
+        centre = np.median(controls, axis=0)
+        scale = MAD_TO_SD * np.median(np.abs(controls - centre), axis=0)
+    else:
+        centre = controls.mean(axis=0)
+        scale = controls.std(axis=0, ddof=1) if len(controls) > 1 else np.zeros(controls.shape[1])
+    return centre, np.maximum(scale, EPSILON)
+
+
+def normalize_per_plate(cells: pd.DataFrame, features: list[str], method: str) -> pd.DataFrame:
+    """Normalises ``features`` of ``cells`` plate by plate against the plate's DMSO cells.
+
+    Args:
+        cells: cells table (rows: cells or wells) with ``Metadata_Plate``, ``Metadata_MOA``.
+        features: feature columns (float) to normalise; others are left untouched.
+        method: one of ``METHODS``.
+
+    Returns:
+        ``cells`` with normalised features (same object, modified in place; dtype kept).
+
+    Raises:
+        InputDataError: a plate has no DMSO control cells.
+        ValueError: unknown method.
+    """
+    if method not in METHODS:
+        raise ValueError(f"normalization must be one of {METHODS}, got {method!r}.")
+    if method == "none" or cells.empty:
+        return cells
+    plates = cells[PLATE].to_numpy()
+    control = (cells[MOA] == CONTROL_MOA).to_numpy()
+    values = cells[features].to_numpy()
+    for plate in pd.unique(plates):
+        rows = plates == plate
+        controls = values[rows & control].astype(np.float64)
+        if len(controls) == 0:
+            raise InputDataError(f"Plate {plate!r} has no DMSO control cells to normalise against.")
+        centre, scale = _centre_scale(controls, method)
+        values[rows] = ((values[rows] - centre) / scale).astype(values.dtype)
+    cells[features] = values
+    logger.info("Normalised %d features on %d plates (%s against DMSO).", len(features), len(pd.unique(plates)), method)
+    return cells

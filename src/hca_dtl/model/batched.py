@@ -1,0 +1,343 @@
+"""Fold-batched training: the F folds of a LOOCV plan train as ONE Keras model.
+
+Per-fold weights are stacked on a leading axis (kernel (F, d_in, d_out)); activations are
+fold-major (F, B, d) so every layer is one batched matmul. One shared stream of mini-batches runs
+over the cells that are TRAIN in at least one fold; a per-fold 0/1 weight (TRAIN in that fold)
+and a per-fold 0/1 ``active`` flag (not yet early-stopped) multiply each fold's loss, so with
+plain SGD a fold learns only from its own TRAIN cells and a stopped fold does not move. Each
+fold's loss is the mean over its own weighted cells in the batch, summed over folds: the gradient
+of a fold's weights is that of its own per-fold training.
+
+The feature matrix, labels and fold weights live on the backend device as non-trainable
+variables; each step feeds only the mini-batch's cell indices.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from hca_dtl.data.schema import ROLE_TRAIN, ROLE_VALID
+from hca_dtl.model.config import SAAConfig
+from hca_dtl.model.layers import reconstruction_loss
+from hca_dtl.model.patience import GeometricPatience
+from hca_dtl.model.weights import FoldWeights
+
+logger = logging.getLogger(__name__)
+
+PREDICT_BATCH = 4096
+
+
+def _constant(value: np.ndarray) -> Any:
+    return lambda shape, dtype=None: ops.convert_to_tensor(value, dtype=dtype)
+
+
+class FoldMinMaxScaling(keras.layers.Layer):
+    """Each fold's min–max scaler: (B, D) raw cells → (F, B, D) in [0, 1], clipped."""
+
+    def __init__(self, minimum: np.ndarray, scale: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.minimum = self.add_weight(shape=minimum.shape, initializer=_constant(minimum),
+                                       trainable=False, name="minimum")
+        self.scale = self.add_weight(shape=scale.shape, initializer=_constant(scale),
+                                     trainable=False, name="scale")
+        self.built = True
+
+    def call(self, inputs: Any) -> Any:
+        scaled = (inputs[None, :, :] - self.minimum[:, None, :]) * self.scale[:, None, :]
+        return ops.clip(scaled, 0.0, 1.0)
+
+
+class FoldTiedAutoassociator(keras.layers.Layer):
+    """F tied-weight autoassociators: kernel (F, d_in, units), biases (F, units) and (F, d_in)."""
+
+    def __init__(self, kernel: np.ndarray, bias: np.ndarray, decoder_bias: np.ndarray,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kernel = self.add_weight(shape=kernel.shape, initializer=_constant(kernel), name="kernel")
+        self.bias = self.add_weight(shape=bias.shape, initializer=_constant(bias), name="bias")
+        self.decoder_bias = self.add_weight(shape=decoder_bias.shape,
+                                            initializer=_constant(decoder_bias), name="decoder_bias")
+        self.built = True
+
+    def call(self, inputs: Any) -> Any:
+        """(F, B, d_in) → (F, B, units) hidden codes."""
+        return ops.sigmoid(ops.matmul(inputs, self.kernel) + self.bias[:, None, :])
+
+    def reconstruction_logits(self, hidden: Any) -> Any:
+        """(F, B, units) → (F, B, d_in) pre-sigmoid reconstruction ``h Wᵀ + b'``."""
+        return ops.einsum("fbu,fdu->fbd", hidden, self.kernel) + self.decoder_bias[:, None, :]
+
+
+class FoldLogistic(keras.layers.Layer):
+    """F softmax layers without the softmax: (F, B, units) → (F, B, C) logits."""
+
+    def __init__(self, kernel: np.ndarray, bias: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kernel = self.add_weight(shape=kernel.shape, initializer=_constant(kernel), name="kernel")
+        self.bias = self.add_weight(shape=bias.shape, initializer=_constant(bias), name="bias")
+        self.built = True
+
+    def call(self, inputs: Any) -> Any:
+        return ops.matmul(inputs, self.kernel) + self.bias[:, None, :]
+
+
+class FoldSAA(keras.layers.Layer):
+    """F stacked-autoassociator classifiers side by side, built from ``FoldWeights``."""
+
+    def __init__(self, weights: FoldWeights, dtype: str = "float32", **kwargs: Any) -> None:
+        super().__init__(dtype=dtype, **kwargs)
+        self.scaling = FoldMinMaxScaling(weights.minimum, weights.scale, dtype=dtype, name="scaling")
+        self.encoders = [
+            FoldTiedAutoassociator(weights.kernels[k], weights.biases[k], weights.decoder_biases[k],
+                                   dtype=dtype, name=f"autoassociator_{k + 1}")
+            for k in range(len(weights.kernels))]
+        self.logistic = FoldLogistic(weights.logistic_kernel, weights.logistic_bias, dtype=dtype,
+                                     name="logistic")
+        self.built = True
+
+    def encode(self, inputs: Any, n_layers: int | None = None) -> Any:
+        """(B, D) raw cells → (F, B, d) code after the first ``n_layers`` encoders (all if None)."""
+        hidden = self.scaling(inputs)
+        for encoder in self.encoders[:n_layers]:
+            hidden = encoder(hidden)
+        return hidden
+
+    def call(self, inputs: Any) -> Any:
+        """(B, D) raw cells → (F, B, C) logits."""
+        return self.logistic(self.encode(inputs))
+
+    def variables_in_order(self) -> list[Any]:
+        """Variables in ``FoldWeights.arrays`` order."""
+        hidden = [v for e in self.encoders for v in (e.kernel, e.bias, e.decoder_bias)]
+        return [self.scaling.minimum, self.scaling.scale, *hidden, self.logistic.kernel,
+                self.logistic.bias]
+
+    def set_trainable(self, layers: Sequence[int] | None, logistic: bool) -> None:
+        """Makes hidden layers ``layers`` (0-based; None = all) and optionally the logistic layer
+        trainable; decoder biases train only in pretraining (``logistic`` False)."""
+        for k, encoder in enumerate(self.encoders):
+            encoder.trainable = layers is None or k in layers
+            encoder.decoder_bias.trainable = encoder.trainable and not logistic
+        self.logistic.trainable = logistic
+        self.scaling.trainable = False
+
+
+class ResidentCells(keras.layers.Layer):
+    """The training data kept on the backend device: features (N, D), labels (N,), weights (F, N)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, train_weight: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.features = self.add_weight(shape=x.shape, initializer=_constant(x), trainable=False,
+                                        name="features")
+        self.labels = self.add_weight(shape=y.shape, initializer=_constant(y), trainable=False,
+                                      dtype="int32", name="labels")
+        self.train_weight = self.add_weight(shape=train_weight.shape,
+                                            initializer=_constant(train_weight), trainable=False,
+                                            name="train_weight")
+        self.built = True
+
+    def batch(self, indices: Any) -> tuple[Any, Any, Any]:
+        """Gathers (B, D) features, (B,) labels and (F, B) fold weights of cells ``indices``."""
+        return (ops.take(self.features, indices, axis=0), ops.take(self.labels, indices, axis=0),
+                ops.take(self.train_weight, indices, axis=1))
+
+
+class _FoldStage(keras.Model):
+    """A training stage over resident cells: ``call(indices)`` returns the per-fold losses (F,).
+
+    ``compute_loss`` sums them. ``loss_sum``/``weight_sum`` accumulate each fold's weighted loss
+    and cell count over an epoch (its mean training loss).
+    """
+
+    def __init__(self, network: FoldSAA, cells: ResidentCells, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.network = network
+        self.cells = cells
+        n_folds = network.scaling.minimum.shape[0]
+        self.loss_sum = self.add_weight(shape=(n_folds,), initializer="zeros", trainable=False,
+                                        name="loss_sum")
+        self.weight_sum = self.add_weight(shape=(n_folds,), initializer="zeros", trainable=False,
+                                          name="weight_sum")
+        self.built = True
+
+    def cell_losses(self, indices: Any) -> tuple[Any, Any]:
+        """(F, B) loss of each cell under each fold, and (F, B) fold weights."""
+        raise NotImplementedError
+
+    def call(self, indices: Any) -> Any:
+        losses, weight = self.cell_losses(indices)
+        weighted = ops.sum(weight * losses, axis=1)
+        count = ops.sum(weight, axis=1)
+        self.loss_sum.assign_add(weighted)
+        self.weight_sum.assign_add(count)
+        return weighted / ops.maximum(count, 1.0)
+
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
+                     training: bool = True) -> Any:
+        return ops.sum(y_pred)
+
+    def take_epoch_loss(self) -> np.ndarray:
+        """(F,) mean loss of each fold over its cells this epoch (nan if none); resets the sums."""
+        total, count = ops.convert_to_numpy(self.loss_sum), ops.convert_to_numpy(self.weight_sum)
+        self.loss_sum.assign(np.zeros_like(total))
+        self.weight_sum.assign(np.zeros_like(count))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / count, np.nan)
+
+
+class PretrainStage(_FoldStage):
+    """Greedy pretraining of hidden layer ``layer`` (0-based) of every fold on its TRAIN cells."""
+
+    def __init__(self, network: FoldSAA, cells: ResidentCells, layer: int, loss: str,
+                 **kwargs: Any) -> None:
+        super().__init__(network, cells, **kwargs)
+        self.layer = layer
+        self.loss_kind = loss
+
+    def cell_losses(self, indices: Any) -> tuple[Any, Any]:
+        x, _, weight = self.cells.batch(indices)
+        hidden = ops.stop_gradient(self.network.encode(x, self.layer))
+        encoder = self.network.encoders[self.layer]
+        logits = encoder.reconstruction_logits(encoder(hidden))
+        return reconstruction_loss(hidden, logits, self.loss_kind), weight
+
+
+class FinetuneStage(_FoldStage):
+    """Supervised fine-tuning of every fold on its TRAIN cells; ``active`` (F,) gates each fold."""
+
+    def __init__(self, network: FoldSAA, cells: ResidentCells, n_classes: int, **kwargs: Any) -> None:
+        super().__init__(network, cells, **kwargs)
+        self.n_classes = n_classes
+        n_folds = network.scaling.minimum.shape[0]
+        self.active = self.add_weight(shape=(n_folds,), initializer="ones", trainable=False,
+                                      name="active")
+        self.built = True
+
+    def cell_losses(self, indices: Any) -> tuple[Any, Any]:
+        x, labels, weight = self.cells.batch(indices)
+        log_p = ops.log_softmax(ops.cast(self.network(x), "float32"), axis=-1)
+        target = ops.one_hot(labels, self.n_classes, dtype="float32")
+        return -ops.sum(log_p * target[None], axis=-1), weight * self.active[:, None]
+
+
+class FoldPredictor(keras.Model):
+    """Class probabilities of every fold: (B, D) raw cells → (B, F, C)."""
+
+    def __init__(self, network: FoldSAA, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.network = network
+        self.built = True
+
+    def call(self, inputs: Any) -> Any:
+        return ops.transpose(ops.softmax(ops.cast(self.network(inputs), "float32"), axis=-1),
+                             (1, 0, 2))
+
+
+def _log(progress: bool, message: str, *args: Any) -> None:
+    logger.log(logging.INFO if progress else logging.DEBUG, message, *args)
+
+
+def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int,
+                  config: SAAConfig, weights: FoldWeights, pretrain_layers: Sequence[int], *,
+                  progress: bool = True) -> dict[str, Any]:
+    """Pretrains ``pretrain_layers`` and fine-tunes all F folds as one model.
+
+    Args:
+        x: (N, D) float32 raw features; y: (N,) int label codes.
+        roles: (N, F) int8 fold roles (1 = TRAIN, 2 = VALID).
+        weights: Initial weights with fitted per-fold scalers.
+        pretrain_layers: 0-based hidden layers to pretrain greedily, in order.
+
+    Returns:
+        ``weights`` (FoldWeights, best epoch of each fold), ``history`` (per fold),
+        ``epochs_run`` (F,), ``best_valid_error`` (F,), ``pretrain_seconds``, ``finetune_seconds``.
+    """
+    n_folds = roles.shape[1]
+    train = roles == ROLE_TRAIN
+    stream = np.flatnonzero(train.any(axis=1)).astype(np.int32)
+    valid_cells = np.flatnonzero((roles == ROLE_VALID).any(axis=1))
+    valid_mask = roles[valid_cells] == ROLE_VALID  # (n_valid, F)
+    rng = np.random.default_rng(config.seed)
+
+    network = FoldSAA(weights, dtype=config.dtype)
+    cells = ResidentCells(x.astype(np.float32), y.astype(np.int32),
+                          np.ascontiguousarray(train.T, dtype=np.float32))
+    history: list[dict[str, Any]] = [{"pretrain_loss": {}, "finetune_loss": [], "valid_error": []}
+                                     for _ in range(n_folds)]
+
+    def run_epoch(stage: _FoldStage) -> np.ndarray:
+        order = rng.permutation(stream) if config.shuffle else stream
+        stage.fit(order, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=0)
+        return stage.take_epoch_loss()
+
+    start = time.perf_counter()
+    for layer in pretrain_layers:
+        network.set_trainable([layer], logistic=False)
+        stage = PretrainStage(network, cells, layer, config.reconstruction_loss)
+        stage.compile(optimizer=keras.optimizers.SGD(config.pretrain_learning_rate))
+        for epoch in range(1, config.pretrain_epochs + 1):
+            tick = time.perf_counter()
+            loss = run_epoch(stage)
+            for fold in range(n_folds):
+                history[fold]["pretrain_loss"].setdefault(f"layer_{layer + 1}", []).append(
+                    float(loss[fold]))
+            _log(progress, "pretraining layer %d/%d epoch %d/%d: mean loss %.4f, %d folds (%.2f s)",
+                 layer + 1, len(weights.kernels), epoch, config.pretrain_epochs,
+                 float(np.nanmean(loss)), n_folds, time.perf_counter() - tick)
+    pretrain_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    network.set_trainable(None, logistic=True)
+    stage = FinetuneStage(network, cells, n_classes)
+    stage.compile(optimizer=keras.optimizers.SGD(config.finetune_learning_rate))
+    predictor = FoldPredictor(network)
+    n_batches = np.maximum(1, np.ceil(train.sum(axis=0) / config.batch_size)).astype(np.int64)
+    patience = GeometricPatience(n_batches, patience_epochs=config.patience_epochs,
+                                 improvement_threshold=config.improvement_threshold,
+                                 patience_increase=config.patience_increase,
+                                 max_epochs=config.finetune_max_epochs)
+    variables = network.variables_in_order()
+    best = [ops.convert_to_numpy(v).copy() for v in variables]
+    x_valid, y_valid = x[valid_cells], y[valid_cells]
+    for epoch in range(1, config.finetune_max_epochs + 1):
+        tick = time.perf_counter()
+        active = patience.active.copy()
+        stage.active.assign(active.astype(np.float32))
+        loss = run_epoch(stage)
+        probabilities = predictor.predict(x_valid, batch_size=PREDICT_BATCH, verbose=0)
+        wrong = np.argmax(probabilities, axis=-1) != y_valid[:, None]  # (n_valid, F)
+        error = (wrong & valid_mask).sum(axis=0) / valid_mask.sum(axis=0)
+        improved = patience.update(epoch, error)
+        if improved.any():
+            for kept, variable in zip(best, variables):
+                kept[improved] = ops.convert_to_numpy(variable)[improved]
+        for fold in np.flatnonzero(active):
+            history[fold]["finetune_loss"].append(float(loss[fold]))
+            history[fold]["valid_error"].append(float(error[fold]))
+        _log(progress, "fine-tuning epoch %d: mean loss %.4f, %d/%d folds active, mean valid error "
+             "%.4f (%.2f s)", epoch, float(np.nanmean(loss[active])), int(patience.active.sum()),
+             n_folds, float(np.mean(error[active])), time.perf_counter() - tick)
+        if not patience.active.any():
+            break
+    finetune_seconds = time.perf_counter() - start
+    for fold in range(n_folds):
+        history[fold]["best_epoch"] = int(patience.best_epoch[fold])
+        history[fold]["stopped_epoch"] = int(patience.epochs_run[fold])
+    return {"weights": FoldWeights.from_arrays(best), "history": history,
+            "epochs_run": patience.epochs_run.copy(), "best_valid_error": patience.best_error.copy(),
+            "pretrain_seconds": pretrain_seconds, "finetune_seconds": finetune_seconds}
+
+
+def predict_folds(weights: FoldWeights, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """(N, F, C) float32 class probabilities of cells ``x`` (N, D) under each fold's classifier."""
+    predictor = FoldPredictor(FoldSAA(weights))
+    return np.asarray(predictor.predict(np.asarray(x, np.float32), batch_size=batch_size, verbose=0),
+                      dtype=np.float32)

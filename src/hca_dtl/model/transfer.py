@@ -1,0 +1,56 @@
+"""Deep transfer learning: which layers of a source SAA a target network starts from.
+
+A transfer mask has one digit per hidden layer (1..K, left to right) and a last digit for the
+logistic layer: 1 = copy the source model's weights, 0 = random (and, in the paper's settings,
+not pretrained). ``[00000011]`` copies hidden layer 7 and the logistic layer; ``[11111111]``
+everything; ``[00000000]`` is the baseline without pretraining. The target's min–max scaler is
+never transferred: each target fold fits its own on its TRAIN cells.
+"""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+from keras import ops
+
+from hca_dtl.model.weights import LayerInit
+
+
+def parse_transfer_mask(mask: str, n_hidden: int) -> tuple[bool, ...]:
+    """``"[00000011]"`` or ``"00000011"`` → one bool per hidden layer 1..K, then the logistic layer.
+
+    Raises:
+        ValueError: ``mask`` is not n_hidden + 1 binary digits (named with the expected length).
+    """
+    match = re.fullmatch(r"\[?([01]+)\]?", str(mask).strip())
+    if match is None or len(match.group(1)) != n_hidden + 1 or (
+            str(mask).strip().startswith("[") != str(mask).strip().endswith("]")):
+        raise ValueError(f"Transfer mask {mask!r} must be {n_hidden + 1} binary digits ({n_hidden} "
+                         f"hidden layers + the logistic layer), e.g. '[{'0' * (n_hidden - 1)}11]'")
+    return tuple(digit == "1" for digit in match.group(1))
+
+
+def transfer_init(source_model: keras.Model, mask: str | tuple[bool, ...]) -> list[LayerInit]:
+    """The ``init`` list for ``train_folds``: the source's layer weights where the mask is 1.
+
+    Args:
+        source_model: A trained ``SAAClassifier`` (``encoders``, ``logistic``).
+        mask: A mask string or the tuple from ``parse_transfer_mask``.
+
+    Returns:
+        K + 1 entries: None, or [kernel (d_in, units), bias (units,), decoder_bias (d_in,)] for a
+        hidden layer and [kernel (units, C), bias (C,)] for the logistic layer (numpy copies).
+        ``train_folds`` checks them against the target network and raises ValueError naming the
+        layer and both shapes on a mismatch.
+    """
+    n_hidden = len(source_model.encoders)
+    bits = parse_transfer_mask(mask, n_hidden) if isinstance(mask, str) else tuple(mask)
+    if len(bits) != n_hidden + 1:
+        raise ValueError(f"Transfer mask {mask!r} has {len(bits)} entries; the source model has "
+                         f"{n_hidden} hidden layers + the logistic layer")
+    layers = [*((e.kernel, e.bias, e.decoder_bias) for e in source_model.encoders),
+              (source_model.logistic.kernel, source_model.logistic.bias)]
+    return [[np.array(ops.convert_to_numpy(v), dtype=np.float32) for v in variables] if bit else None
+            for bit, variables in zip(bits, layers)]
