@@ -16,5 +16,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(pipelines[name] for name in DEFAULT)
+    # Kedro may load only the pipelines a run asks for: sum those of DEFAULT that are loaded.
+    pipelines["__default__"] = sum(pipelines[name] for name in DEFAULT if name in pipelines)
     return pipelines

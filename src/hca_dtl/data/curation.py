@@ -38,6 +38,19 @@ NAN_POLICIES = ("drop", "impute_median")
 MIN_SAMPLE_ROWS = 1000  # below this, a rarely varying column can look constant: warn
 
 
+def config_from_dict(cls, params: Mapping[str, Any]):
+    """Builds the frozen dataclass ``cls`` from a (Kedro parameters) mapping.
+
+    Raises:
+        ValueError: ``params`` has keys that are not fields of ``cls`` (named in the message).
+    """
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"Unknown {cls.__name__} key(s) {unknown}; known: {sorted(known)}.")
+    return cls(**dict(params))
+
+
 @dataclass(frozen=True)
 class CurationConfig:
     """The feature-selection recipe (see the module docstring)."""
@@ -60,11 +73,7 @@ class CurationConfig:
     @classmethod
     def from_dict(cls, params: Mapping[str, Any]) -> CurationConfig:
         """Builds the recipe from a (Kedro parameters) mapping; unknown keys raise ``ValueError``."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"Unknown CurationConfig key(s) {unknown}; known: {sorted(known)}.")
-        return cls(**dict(params))
+        return config_from_dict(cls, params)
 
 
 def candidate_features(columns: Sequence[str], config: CurationConfig) -> list[str]:
@@ -100,7 +109,7 @@ def select_features(
             value = sample[column].dropna().iloc[0]
             raise InputDataError(f"'{source}': feature column {column!r} is not numeric (e.g. {value!r}).")
     if len(sample) < MIN_SAMPLE_ROWS:
-        logger.warning("Curating on only %d cells (< %d): constant-column decisions may be unstable.",
+        logger.warning("Curating on only %d rows (< %d): constant-column decisions may be unstable.",
                        len(sample), MIN_SAMPLE_ROWS)
     values = sample[candidates]
     nan_share = values.isna().mean()

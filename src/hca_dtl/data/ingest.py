@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hca_dtl.data.curation import NAN_POLICIES, CurationConfig, apply_nan_policy, candidate_features, select_features
+from hca_dtl.data.curation import (
+    NAN_POLICIES, CurationConfig, apply_nan_policy, candidate_features, config_from_dict, select_features,
+)
 from hca_dtl.data.metadata import read_bbbc021_metadata
 from hca_dtl.data.normalize import METHODS, normalize_per_plate
 from hca_dtl.data.readers import detect_layout, numeric_columns, read_images, read_objects
@@ -64,14 +66,10 @@ class IngestConfig:
     @classmethod
     def from_dict(cls, params: Mapping[str, Any]) -> IngestConfig:
         """Builds a config from a (Kedro parameters) mapping, ``curation`` as a nested mapping."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"Unknown IngestConfig key(s) {unknown}; known: {sorted(known)}.")
         values = dict(params)
         if isinstance(values.get("curation"), Mapping):
             values["curation"] = CurationConfig.from_dict(values["curation"])
-        return cls(**values)
+        return config_from_dict(cls, values)
 
 
 def _first_present(columns, names: tuple[str, ...]) -> str | None:
@@ -117,7 +115,7 @@ def _well_metadata(metadata: pd.DataFrame) -> pd.DataFrame:
     """One metadata row per well (profile tables), ``Metadata_Site`` = 0."""
     wells = metadata.drop_duplicates([PLATE, WELL])[list(METADATA_COLUMNS)].copy()
     wells[SITE] = 0
-    return wells.rename(columns={PLATE: "Image_Metadata_Plate", WELL: "Image_Metadata_Well"})
+    return wells.assign(Image_Metadata_Plate=wells[PLATE], Image_Metadata_Well=wells[WELL])
 
 
 def _cells_table(meta: pd.DataFrame, features: np.ndarray, names: list[str], dtype: str) -> pd.DataFrame:
@@ -177,7 +175,7 @@ def ingest_export(
         located = chunk[keys].astype(str).merge(image_meta, on=keys, how="left", validate="many_to_one")
         annotated = located[MOA].notna().to_numpy()
         meta_parts.append(located.loc[annotated, list(METADATA_COLUMNS)])
-        feature_parts.append(numeric_columns(chunk.loc[annotated], candidates, str(export)).astype(config.float_dtype))
+        feature_parts.append(numeric_columns(chunk.loc[annotated], candidates, str(export), config.float_dtype))
         logger.info("Ingest chunk %d: %d rows read (%d so far), %d annotated.", index, len(chunk), n_read,
                     int(annotated.sum()))
     if n_read == 0:
@@ -188,7 +186,9 @@ def ingest_export(
     features = np.concatenate(feature_parts) if feature_parts else np.empty((0, len(candidates)), config.float_dtype)
     del feature_parts
     if meta.empty:
-        raise InputDataError(f"'{export}': none of its {n_read} rows belongs to an annotated image of '{image_metadata}'.")
+        raise InputDataError(
+            f"'{export}': none of its {n_read} rows belongs to an annotated image of '{image_metadata}'."
+        )
     kept = select_features(all_columns, pd.DataFrame(features, columns=candidates, copy=False), config.curation,
                            source=str(export))
     features = features[:, [candidates.index(c) for c in kept]]

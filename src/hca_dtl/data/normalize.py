@@ -61,7 +61,7 @@ def normalize_per_plate(cells: pd.DataFrame, features: list[str], method: str) -
         return cells
     plates = cells[PLATE].to_numpy()
     control = (cells[MOA] == CONTROL_MOA).to_numpy()
-    values = cells[features].to_numpy()
+    values = cells[features].to_numpy(copy=True)
     for plate in pd.unique(plates):
         rows = plates == plate
         controls = values[rows & control].astype(np.float64)

@@ -188,7 +188,13 @@ def _query(con: sqlite3.Connection, table: str, key_ranges: pd.DataFrame, keys: 
     except sqlite3.DatabaseError as error:
         raise InputDataError(f"'{source}': cannot read table {table}: {error}.") from error
     names = [d[0] for d in cursor.description]
-    frame = pd.DataFrame.from_records(cursor.fetchall(), columns=names, coerce_float=True)
+    rows = cursor.fetchall()
+    try:  # fast path: an all-numeric table becomes one float64 block (NULL -> NaN)
+        frame = pd.DataFrame(np.array(rows, dtype=np.float64).reshape(len(rows), len(names)), columns=names)
+        integral = [k for k in ("TableNumber", "ImageNumber") if k in names]
+        frame[integral] = frame[integral].astype(np.int64)
+    except (ValueError, TypeError):  # text columns (e.g. hashed TableNumber): infer per column
+        frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
     # keep only the chunk's images: a TableNumber's range may span images of other chunks
     return frame.merge(key_ranges[keys], on=keys, how="inner") if "TableNumber" in keys else frame
 
@@ -225,7 +231,8 @@ def _read_sqlite(path: Path, layout: str, chunk_images: int) -> Iterator[pd.Data
             _ensure_readable(con, table, path)
         for chunk in _image_chunks(image_keys, chunk_images):
             if len(set(object_tables.values())) == 1:  # Per_Object: one row per cell already
-                yield _query(con, object_tables["Cells"], chunk, keys, str(path)).drop(columns="ObjectNumber", errors="ignore")
+                cells = _query(con, object_tables["Cells"], chunk, keys, str(path))
+                yield cells.drop(columns="ObjectNumber", errors="ignore")
                 continue
             frames = {
                 c: _query(con, t, chunk, keys, str(path)).drop(columns="ObjectNumber", errors="ignore")
@@ -251,7 +258,8 @@ def _read_csv_table(folder: Path, name: str) -> pd.DataFrame:
         raise InputDataError(f"Cannot parse '{path}': {error}.") from error
     _require(frame, ["ImageNumber"], f"'{path}'")
     keep = {"ImageNumber", "ObjectNumber"}
-    return frame.rename(columns=lambda c: c if c in keep or c.startswith(f"{name}_") else f"{name}_{c}")
+    frame = frame.rename(columns=lambda c: c if c in keep or c.startswith(f"{name}_") else f"{name}_{c}")
+    return frame.copy()  # consolidates read_csv's one-block-per-column frame before the joins
 
 
 def _read_csv_folder(folder: Path, chunk_images: int) -> Iterator[pd.DataFrame]:
@@ -335,14 +343,18 @@ def read_images(path: str | Path, layout: str | None = None) -> pd.DataFrame:
         return pd.read_sql_query(f'SELECT {quoted} FROM "{table}"', con)
 
 
-def numeric_columns(frame: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
-    """``frame[columns]`` as a float64 matrix (rows × columns); a non-numeric column is an error."""
+def numeric_columns(frame: pd.DataFrame, columns: list[str], source: str, dtype: str = "float64") -> np.ndarray:
+    """``frame[columns]`` as a matrix (rows × columns) of ``dtype``; a non-numeric value is an error."""
+    selected = frame[columns]
+    converted = {}
     for column in columns:
-        if not (pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().all()):
-            bad = frame[column].dropna()
-            bad = bad[pd.to_numeric(bad, errors="coerce").isna()]
-            if len(bad):
-                raise InputDataError(
-                    f"'{source}': feature column {column!r} holds non-numeric value {bad.iloc[0]!r}."
-                )
-    return frame[columns].apply(pd.to_numeric).to_numpy(dtype=np.float64)
+        if pd.api.types.is_numeric_dtype(selected[column]):
+            continue
+        values = pd.to_numeric(selected[column], errors="coerce")
+        bad = selected[column][values.isna() & selected[column].notna()]
+        if len(bad):
+            raise InputDataError(f"'{source}': feature column {column!r} holds non-numeric value {bad.iloc[0]!r}.")
+        converted[column] = values
+    if converted:
+        selected = selected.assign(**converted)
+    return selected.to_numpy(dtype=dtype)

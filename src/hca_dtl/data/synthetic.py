@@ -48,13 +48,14 @@ import logging
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hca_dtl.data.curation import config_from_dict
 from hca_dtl.data.files import atomic_path
 from hca_dtl.data.schema import COMPARTMENTS
 
@@ -171,15 +172,7 @@ class SyntheticConfig:
     @classmethod
     def from_dict(cls, params: Mapping[str, Any]) -> SyntheticConfig:
         """Builds a config from a (Kedro parameters) mapping; unknown keys raise ``ValueError``."""
-        return _from_dict(cls, params)
-
-
-def _from_dict(cls, params: Mapping[str, Any]):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"Unknown {cls.__name__} key(s) {unknown}; known: {sorted(known)}.")
-    return cls(**dict(params))
+        return config_from_dict(cls, params)
 
 
 def _slug(moa: str) -> str:
@@ -375,7 +368,7 @@ def _compartment_tables(
     }
 
 
-def _image_tables(images: pd.DataFrame, counts: np.ndarray) -> pd.DataFrame:
+def _image_table(images: pd.DataFrame, counts: np.ndarray) -> pd.DataFrame:
     """The cytominer ``Image`` table (one row per image)."""
     table = pd.DataFrame({"TableNumber": images.TableNumber, "ImageNumber": images.ImageNumber})
     for comp in COMPARTMENTS:
@@ -430,7 +423,7 @@ def _plates(config: SyntheticConfig) -> Iterator[tuple[pd.DataFrame, dict[str, p
         rng = np.random.default_rng([config.seed, 4, index])
         c = counts[group.index.to_numpy()]
         features = model.cells(group, c, rng)
-        tables = {"Image": _image_tables(group, c), **_compartment_tables(group, c, features, model.features, rng)}
+        tables = {"Image": _image_table(group, c), **_compartment_tables(group, c, features, model.features, rng)}
         yield group, tables
 
 
@@ -469,7 +462,9 @@ def _insert(con: sqlite3.Connection, statement: str, table: pd.DataFrame) -> Non
         con.executemany(statement, table.astype(object).where(table.notna(), None).itertuples(index=False, name=None))
 
 
-def write_sqlite(tables: Iterator[dict[str, pd.DataFrame]], path: str | Path, indexes: Mapping[str, tuple[str, ...]]) -> None:
+def write_sqlite(
+    tables: Iterator[dict[str, pd.DataFrame]], path: str | Path, indexes: Mapping[str, tuple[str, ...]]
+) -> None:
     """Writes chunks of tables into a new SQLite file atomically (one transaction).
 
     Args:

@@ -1,1 +1,5 @@
-"""The `benchmark` pipeline: every method under NSC and NSCB, with intervals (issue: real-data benchmark)."""
+"""The `benchmark` pipeline: every method under NSC and NSCB, with intervals."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,1 +1,5 @@
 """The `psets` pipeline."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -1,0 +1,202 @@
+"""Throughput of fold-batched SAA training against the machine's GEMM speed (prints figures).
+
+Synthetic Gaussian-mixture cells (N × 453 features, 6 classes) stand in for BBBC021; only shapes
+matter here. Run from the project root, e.g.::
+
+    PYTHONPATH=src python benchmarks/training_throughput.py --cells 4096 --batch-size 1024
+
+FLOP counts (dense layers, per cell and per fold): fine-tuning forward + backward ≈ 6 × W, W the
+weights of the hidden and logistic layers; pretraining layer k ≈ 2 × (weights below k, frozen
+forward) + 10 × W_k (encoder and decoder forward 4 W_k, their backward 6 W_k; no gradient to the
+input). GEMM reference: the same (batch × d_in) @ (d_in × d_out) products, all folds at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import keras
+import numpy as np
+from keras import ops
+
+from hca_dtl.model import SAAConfig, train_folds
+from hca_dtl.model.batched import FinetuneStage, FoldSAA, PretrainStage, ResidentCells
+from hca_dtl.model.weights import fit_min_max, initial_weights
+from hca_dtl.runtime import device_description, keras_backend
+
+N_FEATURES, N_CLASSES = 453, 6
+
+
+def synthetic_problem(n_cells: int, n_folds: int, seed: int = 0):
+    """(N, 453) float32 cells of 6 Gaussian classes and (N, F) roles: fold f tests 'compound' f."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, N_CLASSES, n_cells).astype(np.int32)
+    centres = rng.normal(0, 1, (N_CLASSES, N_FEATURES))
+    x = (centres[y] + rng.normal(0, 1, (n_cells, N_FEATURES))).astype(np.float32)
+    compound = np.arange(n_cells) % n_folds
+    valid = rng.random(n_cells) < 0.1
+    roles = np.where(valid, 2, 1)[:, None].repeat(n_folds, axis=1).astype(np.int8)
+    roles[compound[:, None] == np.arange(n_folds)[None, :]] = 3
+    return x, y, roles
+
+
+def timed_epochs(stage, order: np.ndarray, batch_size: int, epochs: int) -> float:
+    """Seconds per epoch over ``epochs`` epochs, after one untimed warm-up epoch (compilation)."""
+    stage.fit(order[:batch_size * 2], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    start = time.perf_counter()
+    stage.fit(order, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0)
+    return (time.perf_counter() - start) / epochs
+
+
+def gemm_gflops(shapes, n_folds: int, batch: int, repeats: int = 5) -> tuple[float, float]:
+    """GFLOP/s of the forward products of every layer, all folds: (keras.ops backend, numpy)."""
+    rng = np.random.default_rng(0)
+    flops = sum(2.0 * n_folds * batch * d_in * d_out for d_in, d_out in shapes)
+    a = [rng.random((n_folds, batch, d_in), dtype=np.float32) for d_in, _ in shapes]
+    b = [rng.random((n_folds, d_in, d_out), dtype=np.float32) for d_in, d_out in shapes]
+    ta, tb = [ops.convert_to_tensor(v) for v in a], [ops.convert_to_tensor(v) for v in b]
+
+    def backend_run():
+        out = [ops.matmul(p, q) for p, q in zip(ta, tb)]
+        ops.convert_to_numpy(ops.sum(out[-1]))  # wait for the device
+
+    def numpy_run():
+        for p, q in zip(a, b):
+            for fold in range(n_folds):
+                p[fold] @ q[fold]
+
+    rates = []
+    for run in (backend_run, numpy_run):
+        run()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            run()
+        rates.append(flops * repeats / (time.perf_counter() - start) / 1e9)
+    return rates[0], rates[1]
+
+
+def peak_device_memory() -> str:
+    backend = keras_backend()
+    try:
+        if backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+        elif backend == "jax":
+            import jax
+
+            stats = jax.devices()[0].memory_stats() or {}
+            if "peak_bytes_in_use" in stats:
+                return f"{stats['peak_bytes_in_use'] / 2**30:.2f} GiB"
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_physical_devices("GPU"):
+                return f"{tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2**30:.2f} GiB"
+    except Exception as error:  # report, do not fail the benchmark
+        return f"unavailable ({error})"
+    return "n/a (CPU)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=4096, help="cells of the throughput problem")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[500] * 7)
+    parser.add_argument("--folds", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per stage")
+    parser.add_argument("--small-hidden", type=int, nargs="+", default=[64] * 3)
+    parser.add_argument("--small-cells", type=int, default=8000)
+    parser.add_argument("--small-batch-size", type=int, default=128)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--skip-sequential", action="store_true")
+    parser.add_argument("--pset1-cells", type=int, default=60000)
+    parser.add_argument("--pset2-cells", type=int, default=88649)
+    parser.add_argument("--assumed-finetune-epochs", type=int, default=150,
+                        help="fine-tuning epochs the patience rule typically runs (assumption)")
+    args = parser.parse_args()
+
+    print(f"backend: {keras_backend()}   device: {device_description()}")
+    config = SAAConfig(hidden_units=tuple(args.hidden), batch_size=args.batch_size, dtype=args.dtype)
+    x, y, roles = synthetic_problem(args.cells, args.folds)
+    weights = initial_weights(N_FEATURES, N_CLASSES, args.folds, config)
+    weights.minimum, weights.scale = fit_min_max(x, roles == 1)
+    network = FoldSAA(weights, dtype=config.dtype)
+    cells = ResidentCells(x, y, np.ascontiguousarray((roles == 1).T, dtype=np.float32))
+    stream = np.flatnonzero((roles == 1).any(axis=1)).astype(np.int32)
+    sizes = [N_FEATURES, *args.hidden]
+    layer_weights = [sizes[k] * sizes[k + 1] for k in range(len(args.hidden))]
+    finetune_w = sum(layer_weights) + sizes[-1] * N_CLASSES
+    cell_folds = len(stream) * args.folds
+
+    network.set_trainable(None, logistic=True)
+    finetune = FinetuneStage(network, cells, N_CLASSES)
+    finetune.compile(optimizer=keras.optimizers.SGD(0.1), steps_per_execution=16)
+    ft_epoch = timed_epochs(finetune, stream, args.batch_size, args.epochs)
+    ft_gflops = 6.0 * finetune_w * cell_folds / ft_epoch / 1e9
+
+    network.set_trainable([0], logistic=False)
+    pretrain = PretrainStage(network, cells, 0, "cross_entropy")
+    pretrain.compile(optimizer=keras.optimizers.SGD(0.001), steps_per_execution=16)
+    pt_epoch = timed_epochs(pretrain, stream, args.batch_size, args.epochs)
+    pt_gflops = 10.0 * layer_weights[0] * cell_folds / pt_epoch / 1e9
+
+    shapes = [(sizes[k], sizes[k + 1]) for k in range(len(args.hidden))] + [(sizes[-1], N_CLASSES)]
+    gemm_backend, gemm_numpy = gemm_gflops(shapes, args.folds, args.batch_size)
+
+    print(f"\nnetwork {N_FEATURES}-{'-'.join(map(str, args.hidden))}-{N_CLASSES}, {args.folds} folds, "
+          f"{len(stream)} training cells in the stream, batch {args.batch_size}, {args.dtype}")
+    print(f"1. fine-tuning: {ft_epoch:.2f} s/epoch, {cell_folds / ft_epoch:,.0f} cell-folds/s, "
+          f"{ft_gflops:.1f} GFLOP/s (6 × {finetune_w:,} weights per cell per fold)")
+    print(f"   pretraining layer 1: {pt_epoch:.2f} s/epoch, {cell_folds / pt_epoch:,.0f} cell-folds/s, "
+          f"{pt_gflops:.1f} GFLOP/s (10 × {layer_weights[0]:,} weights per cell per fold)")
+    print(f"2. GEMM, same shapes: keras.ops.matmul {gemm_backend:.1f} GFLOP/s, numpy {gemm_numpy:.1f} "
+          f"GFLOP/s; fine-tuning / best GEMM = {ft_gflops / max(gemm_backend, gemm_numpy):.0%}, "
+          f"pretraining / best GEMM = {pt_gflops / max(gemm_backend, gemm_numpy):.0%}")
+
+    if not args.skip_sequential:
+        small = SAAConfig(hidden_units=tuple(args.small_hidden), pretrain_epochs=1,
+                          finetune_max_epochs=2, batch_size=args.small_batch_size,
+                          patience_epochs=100)
+        xs, ys, rs = synthetic_problem(args.small_cells, args.folds, seed=1)
+        seconds = {}
+        for engine in ("batched", "sequential"):
+            start = time.perf_counter()
+            train_folds(xs, ys, rs, N_CLASSES, small, engine=engine, progress=False)
+            seconds[engine] = time.perf_counter() - start
+        print(f"3. small network {N_FEATURES}-{'-'.join(map(str, args.small_hidden))}-{N_CLASSES}, "
+              f"{args.folds} folds, {args.small_cells} cells, batch {args.small_batch_size}, 1 "
+              f"pretraining epoch per layer + 2 fine-tuning epochs: batched {seconds['batched']:.1f} s, "
+              f"sequential {seconds['sequential']:.1f} s, speed-up {seconds['sequential'] / seconds['batched']:.1f}×")
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"4. peak host memory (ru_maxrss) {rss:.2f} GiB; peak device memory {peak_device_memory()}")
+
+    def repetition(n_cells: int, n_folds: int, pretrain: bool) -> float:
+        """Projected seconds of one LOOCV repetition (compute-bound: time ∝ cells × folds × FLOPs)."""
+        cf = n_cells * n_folds
+        total = args.assumed_finetune_epochs * 6.0 * finetune_w * cf / (ft_gflops * 1e9)
+        if pretrain:
+            for k, w_k in enumerate(layer_weights):
+                flops = 2.0 * sum(layer_weights[:k]) + 10.0 * w_k
+                total += 60 * flops * cf / (pt_gflops * 1e9)
+        return total
+
+    bl1 = repetition(args.pset1_cells, 20, True)
+    table = 10 * sum(repetition(n, f, bl) for n, f in ((args.pset1_cells, 20), (args.pset2_cells, 18))
+                     for bl in (True, False, False, False, False))
+    sources = sum(repetition(n, 1, True) for n in (args.pset1_cells, args.pset2_cells))
+    print(f"5. projection at the measured rates ({args.assumed_finetune_epochs} fine-tuning epochs "
+          f"assumed, 60 pretraining epochs per layer, training cells ≈ all cells of the Pset):")
+    print(f"   BL Pset1, one repetition ({args.pset1_cells} cells, 20 folds): {bl1 / 3600:.1f} h "
+          f"(fine-tuning {args.pset1_cells * 20 / (cell_folds / ft_epoch):.0f} s/epoch, pretraining "
+          f"layer 1 {args.pset1_cells * 20 / (cell_folds / pt_epoch):.0f} s/epoch)")
+    print(f"   Table 1 (BL + DTL_1-4 × 2 directions × 10 repetitions) + 2 source models: "
+          f"{(table + sources) / 3600:.1f} h")
+
+
+if __name__ == "__main__":
+    main()

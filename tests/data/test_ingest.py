@@ -1,0 +1,110 @@
+"""Ingestion: the cells table, its report, normalisation and the real per-well profiles."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hca_dtl.data.curation import CurationConfig
+from hca_dtl.data.ingest import IngestConfig, ingest_export
+from hca_dtl.data.normalize import MAD_TO_SD
+from hca_dtl.data.schema import (
+    COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, WELL, feature_columns,
+)
+from hca_dtl.data.synthetic import write_cellprofiler_csv, write_cellprofiler_sqlite
+
+from .conftest import SMALL, TABLES
+
+
+@pytest.fixture(scope="module")
+def ingested(small_export):
+    return ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"], IngestConfig())
+
+
+def test_cells_table_and_report(ingested, small_tables):
+    cells, features, report = ingested
+    assert list(cells.columns) == [*METADATA_COLUMNS, *features] and len(features) == 453
+    assert feature_columns(cells.columns) == features
+    assert all(cells[f].dtype == np.float32 for f in features)
+    assert all(isinstance(cells[c].dtype, pd.CategoricalDtype) for c in (PLATE, WELL, COMPOUND, TREATMENT, MOA))
+    assert cells[SITE].dtype == np.int16 and cells[CONCENTRATION].dtype == np.float32
+    assert np.isfinite(cells[features].to_numpy()).all()
+    counts = report["counts"]
+    assert json.loads(json.dumps(report)) == report
+    assert (counts["treatments"], counts["compounds"], counts["moas"]) == (103, 38, 12)
+    assert report["unannotated_treatments"] == ["unannotated_1@1"]
+    assert counts["cells_read"] == len(small_tables["Cells"])
+    assert counts["cells_read"] == counts["cells_kept"] + counts["cells_dropped_nan"] + counts["cells_without_annotation"]
+    assert 0 < counts["cells_dropped_nan"] < 0.01 * counts["cells_read"]
+    assert counts["control_cells"] == int((cells[MOA] == CONTROL_MOA).sum()) > 0
+    assert counts["cells_kept"] - counts["control_cells"] == pytest.approx(SMALL.n_cells, rel=0.01)
+    assert "unannotated_1" not in set(cells[COMPOUND])
+
+
+def test_parquet_round_trip(ingested, tmp_path):
+    cells = ingested[0]
+    cells.to_parquet(tmp_path / "cells.parquet", engine="pyarrow")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "cells.parquet", engine="pyarrow"), cells)
+
+
+def test_every_layout_gives_the_same_cells_table(ingested, small_tables, small_export, tmp_path):
+    tables = {t: small_tables[t] for t in TABLES}
+    exports = [
+        write_cellprofiler_sqlite(tables, tmp_path / "cp.sqlite"),
+        write_cellprofiler_csv(tables, tmp_path / "csv"),
+    ]
+    reference = ingested[0].sort_values([PLATE, WELL, SITE, "Cells_AreaShape_Area"]).reset_index(drop=True)
+    for export in exports:
+        cells, _, report = ingest_export(export, small_export["image"], small_export["moa"], IngestConfig(chunk_images=64))
+        cells = cells.sort_values([PLATE, WELL, SITE, "Cells_AreaShape_Area"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(cells, reference, check_categorical=False)
+
+
+def test_robust_z_normalisation_centres_controls_per_plate(small_export):
+    config = IngestConfig(normalization="robust_z", nan_policy="impute_median")
+    cells, features, report = ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"], config)
+    assert report["counts"]["cells_dropped_nan"] == 0 and report["counts"]["values_imputed"] > 0
+    assert np.isfinite(cells[features].to_numpy()).all()
+    controls = cells[cells[MOA] == CONTROL_MOA]
+    for _, plate in controls.groupby(PLATE, observed=True):
+        values = plate[features[:20]].to_numpy(np.float64)
+        median = np.median(values, axis=0)
+        np.testing.assert_allclose(median, 0.0, atol=1e-5)
+        np.testing.assert_allclose(MAD_TO_SD * np.median(np.abs(values - median), axis=0), 1.0, rtol=1e-3)
+    treated = cells.loc[cells[MOA] != CONTROL_MOA, features].to_numpy()
+    assert np.abs(np.median(treated, axis=0)).max() > 0.2  # treatments move away from DMSO
+
+
+def test_config_from_dict():
+    config = IngestConfig.from_dict({"curation": {"max_nan_fraction": 0.5, "drop": ["Cells_AreaShape_Area"]},
+                                     "normalization": "standardize"})
+    assert config.curation == CurationConfig(max_nan_fraction=0.5, drop=("Cells_AreaShape_Area",))
+    with pytest.raises(ValueError, match="normalisation"):
+        IngestConfig.from_dict({"normalisation": "robust_z"})
+    with pytest.raises(ValueError, match="nan_policy"):
+        IngestConfig(nan_policy="zero")
+
+
+def test_curation_drop_and_keep_lists(small_export):
+    curation = CurationConfig(drop=("Cells_AreaShape_Area",), keep=("Nuclei_AreaShape_EulerNumber",))
+    _, features, report = ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"],
+                                        IngestConfig(curation=curation))
+    assert "Cells_AreaShape_Area" not in features and "Nuclei_AreaShape_EulerNumber" in features
+    assert report["counts"]["features_kept"] == 453
+
+
+def test_real_per_well_profiles(shared_data):
+    folder = shared_data / "bbbc021"
+    cells, features, report = ingest_export(
+        folder / "ljosa_jbiomolscreen_2013_per_well_mean.csv.gz", folder / "BBBC021_v1_image.csv.gz",
+        folder / "BBBC021_v1_moa.csv", IngestConfig())
+    assert report["layout"] == "profiles"
+    counts = report["counts"]
+    assert (counts["compounds"], counts["treatments"], counts["moas"]) == (38, 103, 12)
+    assert (cells[MOA] != CONTROL_MOA).sum() == 302 and (cells[MOA] == CONTROL_MOA).sum() == 330
+    assert (cells[SITE] == 0).all() and cells[[PLATE, WELL]].drop_duplicates().shape[0] == 632
+    assert report["counts"]["features_compartment_columns"] == 516
+    assert len(features) == 456  # 516 minus locations, links, neighbours' numbers, Euler numbers
