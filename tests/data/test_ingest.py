@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hca_dtl.data.curation import CurationConfig
-from hca_dtl.data.ingest import IngestConfig, ingest_export
+from hca_dtl.data.ingest import UNKNOWN_MOA, IngestConfig, ingest_export
 from hca_dtl.data.normalize import MAD_TO_SD
 from hca_dtl.data.schema import (
     COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, WELL, feature_columns,
@@ -108,3 +108,17 @@ def test_real_per_well_profiles(shared_data):
     assert (cells[SITE] == 0).all() and cells[[PLATE, WELL]].drop_duplicates().shape[0] == 632
     assert report["counts"]["features_compartment_columns"] == 516
     assert len(features) == 456  # 516 minus locations, links, neighbours' numbers, Euler numbers
+
+
+def test_without_moa_table_every_treatment_is_kept_as_unknown(ingested, small_export):
+    cells, features, report = ingest_export(small_export["cytominer"], small_export["image"], None, IngestConfig(),
+                                            control_compounds=["DMSO"])
+    labelled = ingested[0]
+    assert features == ingested[1]
+    assert set(cells[MOA]) == {CONTROL_MOA, UNKNOWN_MOA}
+    assert (cells[MOA] == CONTROL_MOA).sum() == (labelled[MOA] == CONTROL_MOA).sum()
+    assert set(cells[TREATMENT]) == set(labelled[TREATMENT]) | {"unannotated_1@1"}
+    assert report["unannotated_treatments"] == [] and report["counts"]["cells_without_annotation"] == 0
+    known = cells[cells[COMPOUND] != "unannotated_1"].sort_values([PLATE, WELL, SITE, "Cells_AreaShape_Area"])
+    reference = labelled.sort_values([PLATE, WELL, SITE, "Cells_AreaShape_Area"])
+    np.testing.assert_array_equal(known[features].to_numpy(), reference[features].to_numpy())

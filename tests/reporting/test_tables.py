@@ -30,11 +30,11 @@ def test_table1_values_format_and_order(transfer_accuracies, runs, comparisons) 
     bl = _row(table, "BL", "Pset1")
     assert bl[ACCURACY] == "85.00 (5.00)"
     assert (bl["Transfer"], bl["PS"], bl[P_VALUE], bl["C"], bl["Repetitions"]) == ("—", "—", "—", "20", 3)
-    assert (bl[PRETRAINED], bl[FINE_TUNED], bl[TOTAL]) == ("1.00 (0.00)", "3.00 (1.00)", "80.00 (20.00)")
+    assert (bl[PRETRAINED], bl[FINE_TUNED], bl[TOTAL]) == ("1.000 (0.000)", "3.000 (1.000)", "80.000 (20.000)")
     dtl1 = _row(table, "DTL_1", "Pset1")
     assert (dtl1["Transfer"], dtl1["PS"]) == ("[00000011]", "Pset2")
     assert (dtl1[ACCURACY], dtl1[P_VALUE], dtl1[PRETRAINED], dtl1[FINE_TUNED]) == (
-        "80.00 (10.00)", "<0.001", "—", "1.50 (0.00)")
+        "80.00 (10.00)", "<0.001", "—", "1.500 (0.000)")
     assert _row(table, "DTL_2", "Pset1")[P_VALUE] == "0.351"
     assert _row(table, "BL", "Pset2")[ACCURACY] == "50.00 (0.00)"
 

@@ -71,9 +71,11 @@ def table1(accuracies: pd.DataFrame, runs: pd.DataFrame, comparisons: pd.DataFra
             "Repetitions": group["repetition"].nunique(),
             ACCURACY: mean_sd(100.0 * group["treatment_accuracy"]),
             P_VALUE: _p_value_text(key, _matching(comparisons, key)["p_value"]),
-            PRETRAINED: mean_sd(pretrained) if (run["pretrain_seconds"] > 0).any() else DASH,
-            FINE_TUNED: mean_sd(run["finetune_seconds"] / minutes),
-            TOTAL: mean_sd(run["wall_seconds"] / 60.0),
+            # Minutes to 3 decimals: quick runs take seconds, paper-scale ones hours.
+            PRETRAINED: (mean_sd(pretrained, decimals=3)
+                         if (run["pretrain_seconds"] > 0).any() else DASH),
+            FINE_TUNED: mean_sd(run["finetune_seconds"] / minutes, decimals=3),
+            TOTAL: mean_sd(run["wall_seconds"] / 60.0, decimals=3),
         })
     if not rows:
         raise InputDataError("The accuracies table is empty: no experiment to put in Table 1.")

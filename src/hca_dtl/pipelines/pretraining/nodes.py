@@ -19,13 +19,15 @@ def train_source(
     classes: list[str],
     features: list[str],
     manifest: dict[str, Any],
+    ingestion: dict[str, Any],
     saa: dict[str, Any],
     params: dict[str, Any],
     problem: str,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Trains the SAA that transfer reuses, on all cells of one problem.
 
-    Validation cells (whole wells, ``params.validation_fraction``) drive early stopping.
+    Validation cells (whole wells, ``params.validation_fraction``) drive early stopping. The
+    ingestion settings travel with the model so that ``predict`` prepares new data the same way.
 
     Returns:
         The model (carrying features, classes, scaler, configuration, data source and package
@@ -36,6 +38,7 @@ def train_source(
     metadata = {
         "problem": problem,
         "saa": saa,
+        "ingestion": ingestion,
         "data_source": manifest["description"],
         "synthetic": manifest["synthetic"],
         "backend": keras_backend(),

@@ -1,10 +1,11 @@
-"""Problems → one source SAA per problem (``pset1_source_model``, ``pset2_source_model``)."""
+"""Problems → one SAA per problem (``{pset1,pset2,all12}_source_model``): the Psets' models are
+the sources of transfer; the 12-MOA model is the default for ``predict``."""
 
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import train_source
 
-PROBLEMS = ("pset1", "pset2")
+PROBLEMS = ("pset1", "pset2", "all12")
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -12,8 +13,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=train_source,
-                inputs=["cells", "classes", "feature_list", "raw_manifest", "params:saa",
-                        "params:source_training", "params:problem_name"],
+                inputs=["cells", "classes", "feature_list", "raw_manifest", "params:ingestion",
+                        "params:saa", "params:source_training", "params:problem_name"],
                 outputs=["source_model", "source_summary"],
                 name="train_source_node",
             )
@@ -27,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "feature_list": "feature_list", "raw_manifest": "raw_manifest"},
             outputs={"source_model": f"{problem}_source_model",
                      "source_summary": f"{problem}_source_summary"},
-            parameters={"params:saa": "params:saa",
+            parameters={"params:saa": "params:saa", "params:ingestion": "params:ingestion",
                         "params:source_training": "params:source_training"},
         )
         for problem in PROBLEMS

@@ -1,0 +1,142 @@
+"""Predicting new, unlabelled treatments: feature checks, cell predictions, votes and flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hca_dtl.data.ingest import UNKNOWN_MOA
+from hca_dtl.data.schema import (
+    BATCH, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, WELL,
+    InputDataError, treatment_name,
+)
+from hca_dtl.data.synthetic import SyntheticConfig, synthetic_tables, write_cellprofiler_csv
+from hca_dtl.evaluation.prediction import (
+    features_out_of_range, predict_cells, prepare_export, require_features, vote_treatments,
+)
+from hca_dtl.model import SAAClassifier
+
+CLASSES = ["Actin disruptors", "Eg5 inhibitors", "Kinase inhibitors"]
+
+
+def _cell_predictions(rows: list[tuple[str, str, float, bool]]) -> pd.DataFrame:
+    """``(treatment, predicted, probability, out_of_range)`` rows → a ``predict_cells``-like table."""
+    treatment, predicted, probability, out = zip(*rows)
+    compound = [t.split("@")[0] for t in treatment]
+    return pd.DataFrame({
+        COMPOUND: pd.Categorical(compound),
+        CONCENTRATION: np.array([float(t.split("@")[1]) for t in treatment], dtype=np.float32),
+        TREATMENT: pd.Categorical(treatment),
+        "predicted": pd.Categorical(predicted, categories=CLASSES),
+        "probability": np.array(probability, dtype=np.float32),
+        "out_of_range": np.array(out),
+    })
+
+
+def test_majority_vote_shares_and_flags():
+    a, b = "taxol@0.3", "cpd@1"
+    cells = _cell_predictions(
+        [(a, "Eg5 inhibitors", 0.9, False)] * 4 + [(a, "Actin disruptors", 0.8, True)] * 2
+        # b: a 2–2 tie, broken by the higher mean probability (Actin disruptors), then 1 vote
+        + [(b, "Eg5 inhibitors", 0.4, True)] * 2 + [(b, "Actin disruptors", 0.7, True)] * 2
+        + [(b, "Kinase inhibitors", 0.5, False)]
+    )
+    votes = vote_treatments(cells, weak_vote_threshold=0.5, out_of_range_threshold=0.5)
+    assert list(votes[TREATMENT]) == [b, a]  # sorted by treatment
+    np.testing.assert_allclose(votes[CLASSES].sum(axis=1), 1.0)
+    by_treatment = votes.set_index(TREATMENT)
+    assert by_treatment.loc[a, "predicted"] == "Eg5 inhibitors"
+    assert by_treatment.loc[a, "vote_share"] == pytest.approx(4 / 6)
+    assert by_treatment.loc[a, "Kinase inhibitors"] == 0.0  # a class without votes keeps its column
+    assert by_treatment.loc[b, "predicted"] == "Actin disruptors"
+    assert list(votes["n_cells"]) == [5, 6]
+    assert list(votes["weak_vote"]) == [True, False]  # 2/5 < 0.5 <= 4/6
+    np.testing.assert_allclose(votes["out_of_range_fraction"], [4 / 5, 2 / 6])
+    assert list(votes["out_of_range"]) == [True, False]
+    assert votes["weak_vote"].dtype == bool and votes["out_of_range"].dtype == bool
+    assert vote_treatments(cells, out_of_range_threshold=0.9)["out_of_range"].sum() == 0
+    with pytest.raises(ValueError, match="weak_vote_threshold"):
+        vote_treatments(cells, weak_vote_threshold=1.5)
+
+
+def test_features_out_of_range_counts_beyond_the_tolerance():
+    minimum = np.array([0.0, 10.0, 5.0])
+    scale = np.array([1.0, 0.5, 0.0])  # ranges 1 and 2; the third feature was constant in training
+    x = np.array([
+        [0.0, 12.0, 5.0],     # at the training min and max
+        [1.05, 9.9, 100.0],   # 5 % of the range beyond: within a 10 % tolerance; constant ignored
+        [1.2, 12.0, 5.0],     # 20 % above the max
+        [-0.5, 7.0, 5.0],     # both below the min
+    ])
+    assert list(features_out_of_range(x, minimum, scale, tolerance=0.1)) == [0, 0, 1, 2]
+    assert list(features_out_of_range(x, minimum, scale, tolerance=0.0)) == [0, 2, 1, 2]
+    with pytest.raises(ValueError, match="tolerance"):
+        features_out_of_range(x, minimum, scale, tolerance=-1)
+
+
+def test_predict_cells_skips_controls_and_flags_out_of_range_cells():
+    features = ["Cells_A", "Cells_B", "Nuclei_C"]
+    model = SAAClassifier(len(features), [4, 3], len(CLASSES),
+                          metadata={"features": features, "classes": CLASSES, "problem": "toy"})
+    model.scaling.minimum.assign(np.zeros(3, dtype=np.float32))
+    model.scaling.scale.assign(np.ones(3, dtype=np.float32))
+    compounds = ["DMSO", "DMSO", "x", "x", "y", "y"]
+    concentrations = [0.0, 0.0, 1.0, 1.0, 3.0, 3.0]
+    cells = pd.DataFrame({
+        PLATE: "P1", WELL: ["A01", "A01", "B01", "B01", "C01", "C01"], SITE: 1, BATCH: "Week1",
+        COMPOUND: compounds, CONCENTRATION: concentrations,
+        TREATMENT: [treatment_name(c, x) for c, x in zip(compounds, concentrations)],
+        MOA: [CONTROL_MOA, CONTROL_MOA] + [UNKNOWN_MOA] * 4,
+    })
+    cells[features] = np.array([[0.5] * 3, [0.5] * 3, [0.2] * 3, [0.9] * 3, [1.5, 0.5, 0.5], [2.0, -1.0, 0.5]],
+                               dtype=np.float32)
+    predicted = predict_cells(model, cells, tolerance=0.1)
+    assert list(predicted[TREATMENT].astype(str)) == ["x@1", "x@1", "y@3", "y@3"]
+    assert MOA not in predicted.columns
+    assert list(predicted["n_features_out_of_range"]) == [0, 0, 1, 2]
+    assert list(predicted["out_of_range"]) == [False, False, True, True]
+    assert list(predicted["predicted"].cat.categories) == CLASSES
+    # The logistic layer starts at zero: every class is equally likely.
+    np.testing.assert_allclose(predicted["probability"], 1 / len(CLASSES), rtol=1e-5)
+    with pytest.raises(InputDataError, match="no non-control cells"):
+        predict_cells(model, cells[cells[MOA] == CONTROL_MOA])
+
+
+@pytest.fixture(scope="module")
+def small_csv_export(tmp_path_factory):
+    """A tiny synthetic export (CellProfiler CSV folder) and its image metadata CSV."""
+    tables = synthetic_tables(SyntheticConfig(seed=11, n_cells=300))
+    folder = tmp_path_factory.mktemp("new_export")
+    export = write_cellprofiler_csv({t: tables[t] for t in ("Image", "Cells", "Cytoplasm", "Nuclei")}, folder / "csv")
+    image = folder / "image.csv"
+    tables["image_csv"].to_csv(image, index=False)
+    return export, image
+
+
+def test_prepare_export_keeps_exactly_the_model_features(small_csv_export):
+    export, image = small_csv_export
+    # Model order differs from the export's; the second feature is NaN in ~30 % of cells, which
+    # curation would drop but a model trained on it needs (imputed here, as in its training).
+    features = ["Nuclei_AreaShape_Area", "Cytoplasm_Texture_Correlation_CorrDAPI_10_0", "Cells_AreaShape_Area"]
+    metadata = {"features": features, "ingestion": {"nan_policy": "impute_median"}, "problem": "toy"}
+    cells, report = prepare_export(export, image, metadata, control_compounds=["DMSO"])
+    assert list(cells.columns) == [*METADATA_COLUMNS, *features]
+    assert np.isfinite(cells[features].to_numpy()).all()
+    assert set(cells[MOA]) == {CONTROL_MOA, UNKNOWN_MOA}
+    assert "unannotated_1@1" in set(cells[TREATMENT])  # unlabelled data: nothing is left out
+    assert report["counts"]["cells_kept"] == report["counts"]["cells_read"] == len(cells)
+
+
+def test_missing_features_are_listed_with_their_count(small_csv_export):
+    export, image = small_csv_export
+    metadata = {"features": ["Cells_AreaShape_Area", "Cells_Foo_1", "Nuclei_Bar_2"], "problem": "Pset1",
+                "data_source": "real data: BBBC021"}
+    with pytest.raises(InputDataError) as error:
+        prepare_export(export, image, metadata)
+    message = str(error.value)
+    assert "lacks 2 of the 3 features" in message and "Cells_Foo_1, Nuclei_Bar_2" in message
+    assert str(export) in message and "Pset1 model" in message
+    many = [f"Cells_Missing_{i}" for i in range(40)]
+    with pytest.raises(InputDataError, match=r"lacks 40 of the 40 .* and 10 more"):
+        require_features(["Cells_AreaShape_Area"], many, model="the toy model", export="e.sqlite")
