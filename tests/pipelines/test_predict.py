@@ -1,0 +1,90 @@
+"""The `predict` pipeline through a Kedro session: a tiny all12 model predicts held-out exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.io as pio
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from hca_dtl.data.schema import treatment_name
+from hca_dtl.data.synthetic import SyntheticConfig, synthetic_tables, write_cellprofiler_csv
+
+pytestmark = pytest.mark.slow
+
+SEED = 3
+TINY = {
+    "data_source": {"synthetic": {"n_cells": 1500, "seed": SEED}},
+    "saa": {"hidden_units": [16] * 7, "pretrain_epochs": 2, "pretrain_learning_rate": 0.05,
+            "finetune_max_epochs": 10, "finetune_learning_rate": 0.5, "batch_size": 8, "seed": 0},
+}
+N_CLASSES = 12
+
+
+def _run(project: Path, params: dict, **kwargs) -> None:
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, runtime_params=params) as session:
+        session.run(**kwargs)
+
+
+def _write_export(folder: Path, config: SyntheticConfig) -> tuple[dict, pd.Series]:
+    """A CellProfiler CSV export + image metadata (no MOA table); returns predict params and the
+    true MOA of each treatment (from the generator's MOA table)."""
+    tables = synthetic_tables(config)
+    export = write_cellprofiler_csv({t: tables[t] for t in ("Image", "Cells", "Cytoplasm", "Nuclei")}, folder)
+    image = folder.parent / f"{folder.name}_image.csv"
+    tables["image_csv"].to_csv(image, index=False)
+    moa = tables["moa_csv"]
+    truth = pd.Series(moa["moa"].to_numpy(),
+                      index=[treatment_name(c, x) for c, x in zip(moa["compound"], moa["concentration"])])
+    params = {"export": str(export), "image_metadata": str(image),
+              "description": f"held-out SYNTHETIC export (seed={config.seed}, n_cells={config.n_cells})"}
+    return params, truth
+
+
+def test_predict_new_exports(project_copy: Path, tmp_path: Path) -> None:
+    (project_copy / "src").mkdir(exist_ok=True)  # bootstrap_project needs it; hca_dtl is imported as installed
+    data_source = {**TINY["data_source"], "raw_dir": str(project_copy / "data" / "01_raw")}
+    _run(project_copy, {**TINY, "data_source": data_source},
+         pipeline_names=["ingestion", "psets", "pretraining"], to_outputs=["all12_source_model"])
+
+    # Same seed, other size: the same generative model (MOA signatures, feature scales), new cells.
+    predict, truth = _write_export(tmp_path / "held_out", SyntheticConfig(seed=SEED, n_cells=800))
+    _run(project_copy, {"predict": predict}, pipeline_names=["predict"])
+    reporting = project_copy / "data" / "08_reporting"
+    treatments = pd.read_csv(reporting / "predictions_treatments.csv")
+    image = pd.read_csv(predict["image_metadata"])
+    expected = {treatment_name(c, x) for c, x in zip(image["Image_Metadata_Compound"],
+                                                      image["Image_Metadata_Concentration"]) if c != "DMSO"}
+    assert sorted(treatments["Metadata_Treatment"]) == sorted(expected)  # each once, unannotated_1 too
+    classes = json.loads((project_copy / "data" / "05_model_input" / "all12_classes.json").read_text())
+    assert len(classes) == N_CLASSES
+    np.testing.assert_allclose(treatments[classes].sum(axis=1), 1.0)
+    assert treatments["weak_vote"].dtype == bool and treatments["out_of_range"].dtype == bool
+    assert treatments["out_of_range"].mean() < 0.1  # same distribution as the training data
+
+    # Chance is 1/12; this tiny model reaches 0.41–0.51 (treatments) and 0.36–0.39 (cells) over SAA seeds.
+    labelled = treatments[treatments["Metadata_Treatment"].isin(truth.index)]
+    accuracy = (labelled["predicted"] == labelled["Metadata_Treatment"].map(truth)).mean()
+    assert accuracy > 0.25, f"treatment accuracy {accuracy:.2f} is not clearly above chance (1/12)"
+    cells = pd.read_parquet(project_copy / "data" / "07_model_output" / "predictions_cells.parquet")
+    assert "DMSO" not in set(cells["Metadata_Compound"].astype(str))
+    assert len(cells) == treatments["n_cells"].sum()
+    cells = cells[cells["Metadata_Treatment"].astype(str).isin(truth.index)]
+    cell_accuracy = (cells["predicted"].astype(str) == cells["Metadata_Treatment"].astype(str).map(truth)).mean()
+    assert cell_accuracy > 0.2, f"cell accuracy {cell_accuracy:.2f} is not clearly above chance (1/12)"
+
+    figure = pio.read_json(reporting / "predictions_vote_shares.json")
+    assert "held-out SYNTHETIC export" in figure.layout.title.text
+    assert "trained on SYNTHETIC data" in figure.layout.title.text
+    assert len(figure.data) == N_CLASSES and len(figure.data[0].y) == len(treatments)
+
+    # Another seed draws other feature scales and MOA signatures: unlike the training data.
+    predict, _ = _write_export(tmp_path / "other", SyntheticConfig(seed=SEED + 1, n_cells=300))
+    _run(project_copy, {"predict": predict}, pipeline_names=["predict"])
+    assert pd.read_csv(reporting / "predictions_treatments.csv")["out_of_range"].mean() > 0.9
