@@ -20,8 +20,9 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    """A scratch copy of the Kedro project (conf + metadata, empty data layers)."""
+def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch copy of the Kedro project (conf + metadata, empty data layers), made the working
+    directory: Kedro resolves the catalog's relative paths against it."""
     for name in ("conf", "pyproject.toml", ".telemetry"):
         source = PROJECT_ROOT / name
         if source.is_dir():
@@ -31,4 +32,6 @@ def project_copy(tmp_path: Path) -> Path:
     for layer in ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input",
                   "06_models", "07_model_output", "08_reporting"):
         (tmp_path / "data" / layer).mkdir(parents=True)
+    (tmp_path / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
+    monkeypatch.chdir(tmp_path)
     return tmp_path

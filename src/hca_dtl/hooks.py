@@ -11,6 +11,15 @@ class MissingInputsError(RuntimeError):
     """A pipeline's input datasets do not exist yet."""
 
 
+def _description(catalog: Any, name: str) -> str:
+    """The catalog entry's own description of where the dataset comes from, if it has one."""
+    try:
+        metadata = getattr(catalog.get(name), "metadata", None) or {}
+    except Exception:  # an entry that cannot even be built has no description to offer
+        metadata = {}
+    return metadata.get("description", "no registered pipeline; see its catalog entry")
+
+
 class CheckInputsHooks:
     """Fails fast, naming the pipelines to run first, when persisted inputs are missing."""
 
@@ -26,6 +35,8 @@ class CheckInputsHooks:
                 missing.append(name)
         if not missing:
             return
+        if hasattr(registered, "set_requested"):
+            registered.set_requested(None)  # Kedro loaded only the requested pipelines: load all
         producers = {
             name: sorted(
                 pipe_name
@@ -34,7 +45,7 @@ class CheckInputsHooks:
             )
             for name in missing
         }
-        lines = [f"  - {name} (made by: {', '.join(p) or 'no registered pipeline'})"
+        lines = [f"  - {name} (made by: {', '.join(p) or _description(catalog, name)})"
                  for name, p in producers.items()]
         first = sorted({p[0] for p in producers.values() if p})
         raise MissingInputsError(

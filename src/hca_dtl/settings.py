@@ -7,4 +7,7 @@ HOOKS = (CheckInputsHooks(),)
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # A conf/local or run-environment file may set a single nested key (e.g. loocv.n_repetitions)
+    # without restating its siblings.
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.io as pio
 import pytest
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -32,9 +33,10 @@ def _run(project: Path, params: dict, **kwargs) -> None:
         session.run(**kwargs)
 
 
-def _write_export(folder: Path, config: SyntheticConfig) -> tuple[dict, pd.Series]:
-    """A CellProfiler CSV export + image metadata (no MOA table); returns predict params and the
-    true MOA of each treatment (from the generator's MOA table)."""
+def _write_export(project: Path, name: str, config: SyntheticConfig) -> tuple[dict, pd.Series]:
+    """A CellProfiler CSV export + image metadata (no MOA table) in the project's ``01_raw/<name>``;
+    returns ``params:predict`` for it and the true MOA of each treatment (the generator's MOA table)."""
+    folder = project / "data" / "01_raw" / name
     tables = synthetic_tables(config)
     export = write_cellprofiler_csv({t: tables[t] for t in ("Image", "Cells", "Cytoplasm", "Nuclei")}, folder)
     image = folder.parent / f"{folder.name}_image.csv"
@@ -42,19 +44,20 @@ def _write_export(folder: Path, config: SyntheticConfig) -> tuple[dict, pd.Serie
     moa = tables["moa_csv"]
     truth = pd.Series(moa["moa"].to_numpy(),
                       index=[treatment_name(c, x) for c, x in zip(moa["compound"], moa["concentration"])])
-    params = {"export": str(export), "image_metadata": str(image),
-              "description": f"held-out SYNTHETIC export (seed={config.seed}, n_cells={config.n_cells})"}
+    # All of params:predict: a partial runtime dict replaces the base one when conf/local has parameters.
+    params = yaml.safe_load((project / "conf" / "base" / "parameters_predict.yml").read_text())["predict"]
+    params.update(export=str(export), image_metadata=str(image),
+                  description=f"held-out SYNTHETIC export (seed={config.seed}, n_cells={config.n_cells})")
     return params, truth
 
 
-def test_predict_new_exports(project_copy: Path, tmp_path: Path) -> None:
-    (project_copy / "src").mkdir(exist_ok=True)  # bootstrap_project needs it; hca_dtl is imported as installed
+def test_predict_new_exports(project_copy: Path) -> None:
     data_source = {**TINY["data_source"], "raw_dir": str(project_copy / "data" / "01_raw")}
     _run(project_copy, {**TINY, "data_source": data_source},
          pipeline_names=["ingestion", "psets", "pretraining"], to_outputs=["all12_source_model"])
 
     # Same seed, other size: the same generative model (MOA signatures, feature scales), new cells.
-    predict, truth = _write_export(tmp_path / "held_out", SyntheticConfig(seed=SEED, n_cells=800))
+    predict, truth = _write_export(project_copy, "held_out", SyntheticConfig(seed=SEED, n_cells=800))
     _run(project_copy, {"predict": predict}, pipeline_names=["predict"])
     reporting = project_copy / "data" / "08_reporting"
     treatments = pd.read_csv(reporting / "predictions_treatments.csv")
@@ -85,6 +88,6 @@ def test_predict_new_exports(project_copy: Path, tmp_path: Path) -> None:
     assert len(figure.data) == N_CLASSES and len(figure.data[0].y) == len(treatments)
 
     # Another seed draws other feature scales and MOA signatures: unlike the training data.
-    predict, _ = _write_export(tmp_path / "other", SyntheticConfig(seed=SEED + 1, n_cells=300))
+    predict, _ = _write_export(project_copy, "other", SyntheticConfig(seed=SEED + 1, n_cells=300))
     _run(project_copy, {"predict": predict}, pipeline_names=["predict"])
     assert pd.read_csv(reporting / "predictions_treatments.csv")["out_of_range"].mean() > 0.9
