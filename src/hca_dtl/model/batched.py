@@ -294,7 +294,7 @@ def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: in
             _log(progress, "pretraining layer %d/%d epoch %d/%d: mean loss %.4f, %d folds (%.2f s)",
                  layer + 1, len(weights.kernels), epoch, config.pretrain_epochs,
                  float(np.nanmean(loss)), n_folds, time.perf_counter() - tick)
-    pretrain_seconds = time.perf_counter() - start
+    pretrain_seconds = time.perf_counter() - start if len(pretrain_layers) else 0.0
 
     start = time.perf_counter()
     network.set_trainable(None, logistic=True)
