@@ -32,7 +32,7 @@ def prepare_new_export(model: keras.Model, params: dict[str, Any]) -> tuple[pd.D
         if not params.get(key) or not Path(params[key]).exists():
             raise InputDataError(
                 f"predict.{key}: '{params.get(key)}' does not exist. Place the file there or set predict.{key} "
-                "in conf/local/parameters_predict.yml (see docs/use_your_own_data.md)."
+                "in conf/local/parameters_predict.yml (see README.md, section 'Use your own data')."
             )
     metadata = model.metadata
     cells, ingestion = prepare_export(params["export"], params["image_metadata"], metadata,
