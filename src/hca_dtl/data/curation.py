@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hca_dtl.config import config_from_dict
 from hca_dtl.data.schema import InputDataError, feature_columns
 
 logger = logging.getLogger(__name__)
@@ -36,19 +37,6 @@ DEFAULT_DROP_PATTERNS = (
 )
 NAN_POLICIES = ("drop", "impute_median")
 MIN_SAMPLE_ROWS = 1000  # below this, a rarely varying column can look constant: warn
-
-
-def config_from_dict(cls, params: Mapping[str, Any]):
-    """Builds the frozen dataclass ``cls`` from a (Kedro parameters) mapping.
-
-    Raises:
-        ValueError: ``params`` has keys that are not fields of ``cls`` (named in the message).
-    """
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"Unknown {cls.__name__} key(s) {unknown}; known: {sorted(known)}.")
-    return cls(**dict(params))
 
 
 @dataclass(frozen=True)

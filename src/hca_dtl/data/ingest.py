@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hca_dtl.config import config_from_dict
 from hca_dtl.data.curation import (
-    NAN_POLICIES, CurationConfig, apply_nan_policy, candidate_features, config_from_dict, select_features,
+    NAN_POLICIES, CurationConfig, apply_nan_policy, candidate_features, select_features,
 )
 from hca_dtl.data.metadata import MOA_COLUMNS, read_bbbc021_metadata
 from hca_dtl.data.normalize import METHODS, normalize_per_plate

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hca_dtl.data.curation import config_from_dict
+from hca_dtl.config import config_from_dict
 from hca_dtl.data.files import atomic_path
 from hca_dtl.data.schema import COMPARTMENTS
 

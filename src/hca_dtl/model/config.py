@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from hca_dtl.config import config_from_dict
+
 RECONSTRUCTION_LOSSES = ("cross_entropy", "mse")
 DTYPES = ("float32", "bfloat16", "mixed_bfloat16")
 
@@ -70,11 +72,7 @@ class SAAConfig:
         Raises:
             ValueError: ``params`` holds keys that are not fields (named in the message).
         """
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - fields)
-        if unknown:
-            raise ValueError(f"Unknown SAA parameter(s) {unknown}; known: {sorted(fields)}")
-        return cls(**dict(params))
+        return config_from_dict(cls, params)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (``hidden_units`` as a list), the inverse of ``from_dict``."""
