@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test viz benchmark-wells lock
+.PHONY: setup run test viz benchmark-wells lock gpu-wheels
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,9 @@ viz: setup
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--python-platform x86_64-unknown-linux-gnu --no-header -o requirements.lock
+
+# Keras and its dependencies missing on the GPU machine, as Python 3.12 wheels (see benchmarks/gpu_check.sh).
+gpu-wheels:
+	python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl keras==$$(grep -m1 '^keras==' requirements.lock | cut -d= -f3) namex optree

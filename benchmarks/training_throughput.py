@@ -117,6 +117,9 @@ def main() -> None:
     parser.add_argument("--pset2-cells", type=int, default=88649)
     parser.add_argument("--assumed-finetune-epochs", type=int, default=150,
                         help="fine-tuning epochs the patience rule typically runs (assumption)")
+    parser.add_argument("--measure-repetition", action="store_true",
+                        help="also train one BL Pset1 repetition at paper scale and time it (GPU: "
+                             "seconds to minutes; 2 CPU cores: hours)")
     args = parser.parse_args()
 
     print(f"backend: {keras_backend()}   device: {device_description()}")
@@ -196,6 +199,20 @@ def main() -> None:
           f"layer 1 {args.pset1_cells * 20 / (cell_folds / pt_epoch):.0f} s/epoch)")
     print(f"   Table 1 (BL + DTL_1-4 × 2 directions × 10 repetitions) + 2 source models: "
           f"{(table + sources) / 3600:.1f} h")
+
+    if args.measure_repetition:
+        # The paper's profile (SAAConfig defaults: 7 × 500, 60 pretraining epochs, ≤ 1000
+        # fine-tuning epochs under the patience rule) on a Pset1-sized problem, 20 folds at once.
+        paper = SAAConfig(batch_size=args.batch_size, dtype=args.dtype)
+        xr, yr, rr = synthetic_problem(args.pset1_cells, 20, seed=2)
+        start = time.perf_counter()
+        ensemble = train_folds(xr, yr, rr, N_CLASSES, paper, progress=False)
+        wall = time.perf_counter() - start
+        print(f"   measured: BL Pset1-sized repetition ({args.pset1_cells} cells, 20 folds, 7 × 500, "
+              f"batch {args.batch_size}, {args.dtype}): {wall:.1f} s wall (pretraining "
+              f"{ensemble.timings['pretrain_seconds']:.1f} s, fine-tuning "
+              f"{ensemble.timings['finetune_seconds']:.1f} s, {ensemble.epochs_run.mean():.0f} "
+              f"fine-tuning epochs per fold on average); peak device memory {peak_device_memory()}")
 
 
 if __name__ == "__main__":
