@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hca_dtl.data.ingest import UNKNOWN_MOA
+from hca_dtl.data.schema import UNKNOWN_MOA
 from hca_dtl.data.schema import (
     BATCH, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, WELL,
     InputDataError, treatment_name,

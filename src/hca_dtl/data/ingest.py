@@ -6,13 +6,13 @@ candidate feature columns as float32, then curates the features (``curation``), 
 cells and normalises per plate (``normalize``). Cells of treatments absent from the MOA table are
 reported (``unannotated_treatments``) and excluded, not an error: BBBC021's image table holds
 113 compounds of which 38 are annotated. Without an MOA table (new compounds to predict), every
-treatment is kept: control compounds get ``Metadata_MOA`` ``"DMSO"``, the others ``UNKNOWN_MOA``.
+treatment is kept: control compounds get ``Metadata_MOA`` ``"DMSO"``, the others
+``schema.UNKNOWN_MOA``.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,18 +26,17 @@ from hca_dtl.config import config_from_dict
 from hca_dtl.data.curation import (
     NAN_POLICIES, CurationConfig, apply_nan_policy, candidate_features, select_features,
 )
-from hca_dtl.data.metadata import MOA_COLUMNS, read_bbbc021_metadata
+from hca_dtl.data.metadata import read_bbbc021_metadata
 from hca_dtl.data.normalize import METHODS, normalize_per_plate
 from hca_dtl.data.readers import detect_layout, numeric_columns, read_images, read_objects
 from hca_dtl.data.schema import (
     BATCH, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, WELL,
-    InputDataError, feature_columns, treatment_name,
+    InputDataError, feature_columns,
 )
 
 logger = logging.getLogger(__name__)
 
 CATEGORICAL = (PLATE, WELL, BATCH, COMPOUND, TREATMENT, MOA)
-UNKNOWN_MOA = "unknown"  # Metadata_MOA of the treatments of an export ingested without an MOA table
 _PLATE_COLUMNS = ("Image_Metadata_Plate", "Image_Metadata_Plate_DAPI")
 _WELL_COLUMNS = ("Image_Metadata_Well", "Image_Metadata_Well_DAPI")
 
@@ -78,31 +77,6 @@ class IngestConfig:
 
 def _first_present(columns, names: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in columns), None)
-
-
-def _unlabelled_metadata(image_metadata: str | Path, control_compounds: Sequence[str]) -> pd.DataFrame:
-    """``read_bbbc021_metadata`` of an image table without an MOA table: every treatment is kept,
-    ``Metadata_MOA`` = ``"DMSO"`` for the ``control_compounds``, else ``UNKNOWN_MOA``."""
-    path = Path(image_metadata)
-    if not path.is_file():
-        raise InputDataError(f"Metadata file '{path}' does not exist.")
-    images = pd.read_csv(path)
-    required = ["Image_Metadata_Compound", "Image_Metadata_Concentration"]
-    if missing := [c for c in required if c not in images.columns]:
-        raise InputDataError(f"'{path}' lacks the column(s) {missing}.")
-    # Unparsable concentrations are left out here; read_bbbc021_metadata names them in the image table.
-    concentration = pd.to_numeric(images[required[1]], errors="coerce")
-    rows = pd.DataFrame({"compound": images[required[0]].astype(str), "concentration": concentration}).dropna()
-    rows["treatment"] = [treatment_name(c, x) for c, x in zip(rows.compound, rows.concentration)]
-    rows = rows.drop_duplicates("treatment")
-    control = rows["compound"].isin(list(control_compounds))
-    if not control.any():
-        logger.warning("'%s' holds none of the control compounds %s.", path, list(control_compounds))
-    rows["moa"] = np.where(control, CONTROL_MOA, UNKNOWN_MOA)
-    with tempfile.TemporaryDirectory() as folder:
-        moa_csv = Path(folder) / "moa_unlabelled.csv"
-        rows[list(MOA_COLUMNS)].to_csv(moa_csv, index=False)
-        return read_bbbc021_metadata(path, moa_csv)
 
 
 def _image_metadata(export: Path, layout: str, metadata: pd.DataFrame) -> tuple[pd.DataFrame, list[str], int]:
@@ -189,10 +163,7 @@ def ingest_export(
     if image_metadata is None:
         raise InputDataError(f"'{export}': ingestion needs the image metadata table (image → treatment).")
     layout = layout or detect_layout(export)
-    if moa_metadata is None:
-        metadata = _unlabelled_metadata(image_metadata, control_compounds)
-    else:
-        metadata = read_bbbc021_metadata(image_metadata, moa_metadata)
+    metadata = read_bbbc021_metadata(image_metadata, moa_metadata, control_compounds=control_compounds)
     if layout == "profiles":
         keys, image_meta, n_images = ["Image_Metadata_Plate", "Image_Metadata_Well"], _well_metadata(metadata), None
     else:

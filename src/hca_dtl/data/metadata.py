@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 import pandas as pd
 
@@ -22,6 +25,7 @@ from hca_dtl.data.schema import (
     PLATE,
     SITE,
     TREATMENT,
+    UNKNOWN_MOA,
     WELL,
     InputDataError,
     treatment_name,
@@ -82,8 +86,12 @@ def _moa_by_treatment(moa_csv: Path) -> pd.Series:
     return table
 
 
-def read_bbbc021_metadata(image_csv: str | Path, moa_csv: str | Path) -> pd.DataFrame:
+def read_bbbc021_metadata(image_csv: str | Path, moa_csv: str | Path | None, *,
+                          control_compounds: Sequence[str] = (CONTROL_MOA,)) -> pd.DataFrame:
     """Reads the BBBC021 image table and joins each image with its treatment's MOA.
+
+    Without an MOA table (``moa_csv`` None: new compounds to predict) every image is kept: the
+    ``control_compounds`` get ``Metadata_MOA`` ``"DMSO"``, the others ``UNKNOWN_MOA``.
 
     Compound and concentration are matched through the treatment id
     (``schema.treatment_name``, 6 significant digits), so ``0.003`` and ``0.0030000001`` agree.
@@ -101,7 +109,7 @@ def read_bbbc021_metadata(image_csv: str | Path, moa_csv: str | Path) -> pd.Data
         InputDataError: a file is missing, lacks columns, repeats an image key or a treatment, or
             has a concentration, site or path that cannot be parsed.
     """
-    image_csv, moa_csv = Path(image_csv), Path(moa_csv)
+    image_csv = Path(image_csv)
     images = _read_csv(image_csv, IMAGE_COLUMNS)
     duplicated = images.duplicated(list(IMAGE_KEYS))
     if duplicated.any():
@@ -138,7 +146,13 @@ def read_bbbc021_metadata(image_csv: str | Path, moa_csv: str | Path) -> pd.Data
             TREATMENT: [treatment_name(c, x) for c, x in zip(compound, concentration)],
         }
     )
-    metadata[MOA] = metadata[TREATMENT].map(_moa_by_treatment(moa_csv))
+    if moa_csv is None:
+        control = compound.isin(list(control_compounds)).to_numpy()
+        if not control.any():
+            logger.warning("'%s' holds none of the control compounds %s.", image_csv, list(control_compounds))
+        metadata[MOA] = np.where(control, CONTROL_MOA, UNKNOWN_MOA)
+    else:
+        metadata[MOA] = metadata[TREATMENT].map(_moa_by_treatment(Path(moa_csv)))
 
     unannotated = metadata[MOA].isna()
     dropped = sorted(metadata.loc[unannotated, TREATMENT].unique())

@@ -28,6 +28,7 @@ LABEL = "Metadata_Label"
 METADATA_COLUMNS = (PLATE, WELL, SITE, BATCH, COMPOUND, CONCENTRATION, TREATMENT, MOA)
 COMPARTMENTS = ("Cells", "Cytoplasm", "Nuclei")
 CONTROL_MOA = "DMSO"
+UNKNOWN_MOA = "unknown"  # Metadata_MOA of non-control treatments read without an MOA table
 
 
 class InputDataError(ValueError):
