@@ -79,6 +79,30 @@ def test_robust_z_normalisation_centres_controls_per_plate(small_export):
     assert np.abs(np.median(treated, axis=0)).max() > 0.2  # treatments move away from DMSO
 
 
+def test_pooled_robust_z_centres_per_plate_and_scales_once(small_export):
+    config = IngestConfig(normalization="robust_z_pooled", nan_policy="impute_median")
+    cells, features, _ = ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"], config)
+    per_plate, _, _ = ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"],
+                                    IngestConfig(normalization="robust_z", nan_policy="impute_median"))
+    controls = cells[cells[MOA] == CONTROL_MOA]
+    plate_mads = []
+    for _, plate in controls.groupby(PLATE, observed=True):
+        values = plate[features].to_numpy(np.float64)
+        np.testing.assert_allclose(np.median(values, axis=0), 0.0, atol=1e-4)
+        plate_mads.append(MAD_TO_SD * np.median(np.abs(values), axis=0))
+    pooled = controls[features].to_numpy(np.float64)
+    np.testing.assert_allclose(MAD_TO_SD * np.median(np.abs(pooled - np.median(pooled, axis=0)), axis=0), 1.0,
+                               rtol=1e-3)
+    assert np.abs(np.asarray(plate_mads) - 1.0).max() > 0.05  # one scale: plates' own MADs differ from 1
+    # Same centring as per-plate robust_z: within a plate the two differ by one positive factor per feature.
+    first = (cells[PLATE] == cells[PLATE].iloc[0]).to_numpy()
+    pooled_values, plate_values = cells.loc[first, features].to_numpy(np.float64), per_plate.loc[first, features].to_numpy(np.float64)
+    moved = np.abs(plate_values) > 1e-3
+    ratio = np.where(moved, pooled_values / np.where(moved, plate_values, 1.0), np.nan)
+    assert np.nanmin(ratio) > 0
+    np.testing.assert_allclose(np.nanmax(ratio, axis=0), np.nanmin(ratio, axis=0), rtol=1e-3)
+
+
 def test_config_from_dict():
     config = IngestConfig.from_dict({"curation": {"max_nan_fraction": 0.5, "drop": ["Cells_AreaShape_Area"]},
                                      "normalization": "standardize"})

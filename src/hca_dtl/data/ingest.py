@@ -46,8 +46,9 @@ class IngestConfig:
     """How to turn an export into a cells table.
 
     ``nan_policy``: ``"drop"`` or ``"impute_median"`` (medians of the DMSO control cells);
-    ``normalization``: ``"none"`` (the paper's choice), ``"robust_z"`` or ``"standardize"`` (per plate,
-    against DMSO); ``chunk_images``: images read at a time; ``float_dtype``: of the features.
+    ``normalization``: ``"none"`` (the paper's choice), ``"robust_z"``, ``"standardize"`` (per plate,
+    against DMSO) or ``"robust_z_pooled"`` (centred per plate, one DMSO scale for all plates; for
+    well profiles); ``chunk_images``: images read at a time; ``float_dtype``: of the features.
     """
 
     curation: CurationConfig = field(default_factory=CurationConfig)
