@@ -38,6 +38,7 @@ def run_saa_experiment(
     source_model: keras.Model | None = None,
     pretrain: bool = True,
     engine: str = "batched",
+    members: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Trains every fold of ``plan`` (all repetitions at once) and predicts its test cells.
 
@@ -51,6 +52,8 @@ def run_saa_experiment(
             those layers from ``source_model``.
         pretrain: Greedily pretrain the layers that are not transferred (the paper's BL).
         engine: ``batched`` (all folds as one model) or ``sequential`` (the per-fold reference).
+        members: Networks trained per fold, on the same cells from different initial weights;
+            a cell's class probabilities are their mean (1: the paper's single network).
 
     Returns:
         The cell predictions of all test cells and the runs table (one row per repetition;
@@ -60,13 +63,22 @@ def run_saa_experiment(
     y = cells[LABEL].to_numpy(dtype=np.int32)
     # A mask without any 1 (e.g. "[00000000]") transfers nothing: an MLP of the same size.
     init = transfer_init(source_model, experiment["mask"]) if "1" in experiment["mask"] else None
-    logger.info("Training %s: %d folds, %d cells", experiment["experiment"], plan.roles.shape[1], len(x))
-    ensemble = train_folds(x, y, plan.roles, len(classes), config, init=init,
+    if members < 1:
+        raise ValueError(f"members must be at least 1, got {members}.")
+    n_folds = plan.roles.shape[1]
+    logger.info("Training %s: %d folds × %d member(s), %d cells", experiment["experiment"], n_folds,
+                members, len(x))
+    # Member m of fold f is column m·F + f: its own initial weights, the fold's roles.
+    ensemble = train_folds(x, y, np.tile(plan.roles, (1, members)), len(classes), config, init=init,
                            pretrain=pretrain, engine=engine)
-    predictions = test_predictions(cells, plan, ensemble.predict(x), classes, experiment)
+    probabilities = ensemble.predict_proba(x).reshape(len(x), members, n_folds, len(classes)).mean(axis=1)
+    # The winning probability breaks vote ties (a treatment has only ~3 wells in a profile table).
+    predictions = test_predictions(cells, plan, probabilities.argmax(axis=-1), classes, experiment,
+                                   probabilities=probabilities.max(axis=-1))
 
     repetitions, folds_per_repetition = np.unique(plan.repetitions, return_counts=True)
-    share = folds_per_repetition / plan.roles.shape[1]
+    share = folds_per_repetition / n_folds
+    epochs = ensemble.epochs_run.reshape(members, n_folds).mean(axis=0)
     timings = ensemble.timings
     runs = pd.DataFrame(
         {
@@ -76,7 +88,8 @@ def run_saa_experiment(
             "pretrain_seconds": timings["pretrain_seconds"] * share,
             "finetune_seconds": timings["finetune_seconds"] * share,
             "wall_seconds": timings["wall_seconds"] * share,
-            "epochs_mean": [float(np.mean(ensemble.epochs_run[plan.repetitions == r])) for r in repetitions],
+            "epochs_mean": [float(np.mean(epochs[plan.repetitions == r])) for r in repetitions],
+            "members": members,
             "engine": engine,
             "backend": keras_backend(),
             "device": device_description(),

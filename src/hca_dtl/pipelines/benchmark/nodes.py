@@ -96,7 +96,8 @@ def run_benchmark(
                                        source=source if "1" in mask else "")
                 predictions, run = run_saa_experiment(
                     cells, classes, features, plan, config, keys,
-                    source_model=source_model, pretrain=not mask)
+                    source_model=source_model, pretrain=not mask,
+                    members=params.get("saa_members", 1))
                 votes.append(scored(predictions))
                 runs.append(run)
     return pd.concat(votes, ignore_index=True), pd.concat(runs, ignore_index=True)

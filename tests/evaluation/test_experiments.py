@@ -1,0 +1,46 @@
+"""``run_saa_experiment``: every held-out cell predicted once per repetition, with the winning
+probability that breaks vote ties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hca_dtl.data.schema import feature_columns
+from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment
+from hca_dtl.evaluation.loocv import leave_one_compound_out
+from hca_dtl.evaluation.voting import majority_vote
+from hca_dtl.model import SAAConfig
+
+CONFIG = SAAConfig(hidden_units=(8, 8), pretrain_learning_rate=0.05, pretrain_epochs=1,
+                   finetune_learning_rate=0.5, finetune_max_epochs=3, batch_size=16, seed=1)
+
+
+def test_predictions_carry_the_winning_probability(cells, classes) -> None:
+    features = feature_columns(cells.columns)
+    plan = leave_one_compound_out(cells, n_repetitions=2, seed=0)
+    predictions, runs = run_saa_experiment(cells, classes, features, plan, CONFIG,
+                                           experiment_keys("BL", "toy"))
+    assert len(predictions) == 2 * len(cells)  # each cell is TEST once per repetition
+    assert list(runs["repetition"]) == [0, 1]
+    probability = predictions["probability"].to_numpy()
+    # The predicted class's softmax output: at least 1/C (it is the largest), at most 1.
+    assert (probability >= 1 / len(classes) - 1e-6).all() and (probability <= 1 + 1e-6).all()
+    assert probability.std() > 0
+    votes = majority_vote(predictions)
+    assert len(votes) == 2 * cells["Metadata_Treatment"].nunique()
+
+
+def test_members_average_several_networks_per_fold(cells, classes) -> None:
+    features = feature_columns(cells.columns)
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
+    keys = experiment_keys("BL", "toy")
+    single, _ = run_saa_experiment(cells, classes, features, plan, CONFIG, keys)
+    again, _ = run_saa_experiment(cells, classes, features, plan, CONFIG, keys)
+    pooled, runs = run_saa_experiment(cells, classes, features, plan, CONFIG, keys, members=3)
+    np.testing.assert_array_equal(single["probability"], again["probability"])  # seeded
+    assert len(pooled) == len(single)  # still one prediction per test cell and repetition
+    assert not np.allclose(pooled["probability"], single["probability"])
+    assert runs["members"].tolist() == [3]
+    with pytest.raises(ValueError, match="members"):
+        run_saa_experiment(cells, classes, features, plan, CONFIG, keys, members=0)
