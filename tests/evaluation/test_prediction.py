@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hca_dtl.data.schema import UNKNOWN_MOA
 from hca_dtl.data.schema import (
-    BATCH, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, WELL,
+    BATCH, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, UNKNOWN_MOA, WELL,
     InputDataError, treatment_name,
 )
 from hca_dtl.data.synthetic import SyntheticConfig, synthetic_tables, write_cellprofiler_csv

@@ -10,9 +10,9 @@
 - ``"none"``: unchanged.
 
 Statistics come from control cells only — the centre from the same plate's — so no label
-information enters and the step may run before the LOOCV split. A scale below ``EPSILON`` (a feature constant within
-a plate's controls) is floored at ``EPSILON`` so nothing divides by zero; such features then
-carry only the centred value.
+information enters and the step may run before the LOOCV split. A scale below ``EPSILON`` (a
+feature constant within the controls) is floored at ``EPSILON`` so nothing divides by zero; such
+features then carry only the centred value.
 
 Why ~30 lines of numpy/pandas rather than ``pycytominer.normalize``: pycytominer is not installed
 here and pulls in sqlalchemy, clevercsv and fire; it also works on float64 copies of the whole
@@ -65,6 +65,7 @@ def normalize_per_plate(cells: pd.DataFrame, features: list[str], method: str) -
         raise ValueError(f"normalization must be one of {METHODS}, got {method!r}.")
     if method == "none" or cells.empty:
         return cells
+    pooled = method == "robust_z_pooled"  # centre per plate, then one scale for all plates
     plates = cells[PLATE].to_numpy()
     control = (cells[MOA] == CONTROL_MOA).to_numpy()
     values = cells[features].to_numpy(copy=True)
@@ -74,10 +75,8 @@ def normalize_per_plate(cells: pd.DataFrame, features: list[str], method: str) -
         if len(controls) == 0:
             raise InputDataError(f"Plate {plate!r} has no DMSO control cells to normalise against.")
         centre, scale = _centre_scale(controls, method)
-        if method == "robust_z_pooled":
-            scale = 1.0  # one scale for all plates, below
-        values[rows] = ((values[rows] - centre) / scale).astype(values.dtype)
-    if method == "robust_z_pooled":
+        values[rows] = ((values[rows] - centre) / (1.0 if pooled else scale)).astype(values.dtype)
+    if pooled:
         _, scale = _centre_scale(values[control].astype(np.float64), method)
         values = (values / scale).astype(values.dtype)
     cells[features] = values
