@@ -10,9 +10,9 @@ import pytest
 
 from hca_dtl.data.curation import CurationConfig
 from hca_dtl.data.ingest import IngestConfig, ingest_export
-from hca_dtl.data.normalize import MAD_TO_SD
+from hca_dtl.data.normalize import MAD_TO_SD, whiten_on_controls
 from hca_dtl.data.schema import (
-    COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, UNKNOWN_MOA, WELL,
+    COMPOUND, CONCENTRATION, CONTROL_MOA, InputDataError, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, UNKNOWN_MOA, WELL,
     feature_columns,
 )
 from hca_dtl.data.synthetic import write_cellprofiler_csv, write_cellprofiler_sqlite
@@ -103,6 +103,50 @@ def test_pooled_robust_z_centres_per_plate_and_scales_once(small_export):
     np.testing.assert_allclose(np.nanmax(ratio, axis=0), np.nanmin(ratio, axis=0), rtol=1e-3)
 
 
+def _correlated_wells(n_controls: int, n_treated: int, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Wells whose 4 features share one large nuisance direction; treated wells shift feature 3."""
+    rng = np.random.default_rng(seed)
+    n = n_controls + n_treated
+    nuisance = rng.normal(0, 10, (n, 1)) * np.array([[1.0, 1.0, 1.0, 0.0]])
+    values = nuisance + rng.normal(0, 1, (n, 4))
+    values[n_controls:, 3] += 3.0
+    features = [f"Cells_F_{i}" for i in range(4)]
+    wells = pd.DataFrame(values.astype(np.float32), columns=features)
+    wells.insert(0, MOA, [CONTROL_MOA] * n_controls + ["Actin disruptors"] * n_treated)
+    return wells, features
+
+
+def test_zca_whitening_on_controls():
+    wells, features = _correlated_wells(2000, 50)
+    before = wells[features].to_numpy(np.float64)
+    whitened = whiten_on_controls(wells.copy(), features, epsilon=1e-6)
+    values = whitened[features].to_numpy(np.float64)
+    assert whitened[features].dtypes.eq(np.float32).all()
+    controls = values[:2000]
+    np.testing.assert_allclose(controls.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.cov(controls, rowvar=False), np.eye(4), atol=1e-4)  # nuisance removed
+    assert abs(np.corrcoef(before[:2000, 0], before[:2000, 1])[0, 1]) > 0.9
+    # ZCA: each column stays closest to its own feature, and the treated shift stays on feature 3.
+    assert np.all(np.argmax(np.abs(np.corrcoef(before.T, values.T)[:4, 4:]), axis=0) == np.arange(4))
+    shift = values[2000:].mean(axis=0)
+    assert shift[3] > 2.0 and np.abs(shift[:3]).max() < 0.5
+    # A ridge shrinks the controls' variance along low-variance directions: eigenvalues λ / (λ + ε).
+    ridged = whiten_on_controls(wells.copy(), features, epsilon=1.0)[features].to_numpy(np.float64)[:2000]
+    eigenvalues = np.linalg.eigvalsh(np.cov(before[:2000], rowvar=False))
+    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(np.cov(ridged, rowvar=False))),
+                               eigenvalues / (eigenvalues + 1.0), rtol=1e-3)
+
+
+def test_zca_whitening_rejects_bad_input():
+    wells, features = _correlated_wells(1, 5)
+    with pytest.raises(InputDataError, match="at least 2 DMSO"):
+        whiten_on_controls(wells, features, epsilon=1.0)
+    with pytest.raises(ValueError, match="epsilon"):
+        whiten_on_controls(_correlated_wells(10, 5)[0], features, epsilon=0.0)
+    with pytest.raises(ValueError, match="whitening"):
+        IngestConfig(whitening="pca")
+
+
 def test_config_from_dict():
     config = IngestConfig.from_dict({"curation": {"max_nan_fraction": 0.5, "drop": ["Cells_AreaShape_Area"]},
                                      "normalization": "standardize"})
@@ -133,6 +177,21 @@ def test_real_per_well_profiles(shared_data):
     assert (cells[SITE] == 0).all() and cells[[PLATE, WELL]].drop_duplicates().shape[0] == 632
     assert report["counts"]["features_compartment_columns"] == 516
     assert len(features) == 456  # 516 minus locations, links, neighbours' numbers, Euler numbers
+
+
+def test_real_per_well_profiles_whitened_on_dmso(shared_data):
+    folder = shared_data / "bbbc021"
+    files = (folder / "ljosa_jbiomolscreen_2013_per_well_mean.csv.gz", folder / "BBBC021_v1_image.csv.gz",
+             folder / "BBBC021_v1_moa.csv")
+    config = dict(nan_policy="impute_median", normalization="robust_z_pooled")
+    pooled, features, _ = ingest_export(*files, IngestConfig(**config))
+    whitened, _, report = ingest_export(*files, IngestConfig(**config, whitening="zca_controls"))
+    assert report["whitening"] == "zca_controls"
+    dmso = (whitened[MOA] == CONTROL_MOA).to_numpy()
+    before = np.linalg.eigvalsh(np.cov(pooled.loc[dmso, features].to_numpy(np.float64), rowvar=False))
+    after = np.linalg.eigvalsh(np.cov(whitened.loc[dmso, features].to_numpy(np.float64), rowvar=False))
+    assert before[-1] > 5 * before[:-1].sum()  # one nuisance direction dominates the DMSO wells
+    assert after.max() < 1.0 and after[-1] / after[-2] < 1.01  # ... and no longer after whitening
 
 
 def test_without_moa_table_every_treatment_is_kept_as_unknown(ingested, small_export):

@@ -27,7 +27,7 @@ from hca_dtl.data.curation import (
     NAN_POLICIES, CurationConfig, apply_nan_policy, candidate_features, select_features,
 )
 from hca_dtl.data.metadata import read_bbbc021_metadata
-from hca_dtl.data.normalize import METHODS, normalize_per_plate
+from hca_dtl.data.normalize import METHODS, normalize_per_plate, whiten_on_controls
 from hca_dtl.data.readers import detect_layout, numeric_columns, read_images, read_objects
 from hca_dtl.data.schema import (
     BATCH, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, WELL,
@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 CATEGORICAL = (PLATE, WELL, BATCH, COMPOUND, TREATMENT, MOA)
 _PLATE_COLUMNS = ("Image_Metadata_Plate", "Image_Metadata_Plate_DAPI")
 _WELL_COLUMNS = ("Image_Metadata_Well", "Image_Metadata_Well_DAPI")
+WHITENING = ("none", "zca_controls")
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,15 @@ class IngestConfig:
     ``nan_policy``: ``"drop"`` or ``"impute_median"`` (medians of the DMSO control cells);
     ``normalization``: ``"none"`` (the paper's choice), ``"robust_z"``, ``"standardize"`` (per plate,
     against DMSO) or ``"robust_z_pooled"`` (centred per plate, one DMSO scale for all plates; for
-    well profiles); ``chunk_images``: images read at a time; ``float_dtype``: of the features.
+    well profiles); ``whitening``: ``"none"`` or ``"zca_controls"`` (after normalisation, ZCA
+    whitening fitted on the DMSO rows, ridge ``whitening_epsilon``); ``chunk_images``: images read at a time; ``float_dtype``: of the features.
     """
 
     curation: CurationConfig = field(default_factory=CurationConfig)
     nan_policy: str = "drop"
     normalization: str = "none"
+    whitening: str = "none"
+    whitening_epsilon: float = 1.0
     chunk_images: int = 250
     float_dtype: str = "float32"
 
@@ -62,6 +66,10 @@ class IngestConfig:
             raise ValueError(f"IngestConfig.nan_policy must be one of {NAN_POLICIES}, got {self.nan_policy!r}.")
         if self.normalization not in METHODS:
             raise ValueError(f"IngestConfig.normalization must be one of {METHODS}, got {self.normalization!r}.")
+        if self.whitening not in WHITENING:
+            raise ValueError(f"IngestConfig.whitening must be one of {WHITENING}, got {self.whitening!r}.")
+        if self.whitening_epsilon <= 0:
+            raise ValueError(f"IngestConfig.whitening_epsilon must be > 0, got {self.whitening_epsilon}.")
         if self.chunk_images < 1:
             raise ValueError(f"IngestConfig.chunk_images must be >= 1, got {self.chunk_images}.")
         if self.float_dtype not in ("float32", "float64"):
@@ -211,6 +219,8 @@ def ingest_export(
     cells = _cells_table(meta, features, kept, config.float_dtype)
     del features
     cells = normalize_per_plate(cells, kept, config.normalization)
+    if config.whitening == "zca_controls":
+        cells = whiten_on_controls(cells, kept, config.whitening_epsilon)
     annotated_cells = cells[cells[MOA] != CONTROL_MOA]
     report = {
         "layout": layout,
@@ -232,6 +242,7 @@ def ingest_export(
         "unannotated_treatments": list(metadata.attrs.get("unannotated_treatments", [])),
         "nan_policy": config.nan_policy,
         "normalization": config.normalization,
+        "whitening": config.whitening,
         "config": {**asdict(config), "curation": {k: list(v) if isinstance(v, tuple) else v
                                                    for k, v in asdict(config.curation).items()}},
         "timings_s": {
