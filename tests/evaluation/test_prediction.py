@@ -127,6 +127,18 @@ def test_prepare_export_keeps_exactly_the_model_features(small_csv_export):
     assert report["counts"]["cells_kept"] == report["counts"]["cells_read"] == len(cells)
 
 
+def test_prepare_export_whitens_like_the_model_on_its_own_controls(small_csv_export):
+    export, image = small_csv_export
+    features = ["Nuclei_AreaShape_Area", "Cells_AreaShape_Area", "Cells_AreaShape_Perimeter"]
+    ingestion = {"nan_policy": "impute_median", "normalization": "none",
+                 "whitening": "zca_controls", "whitening_epsilon": 1e-6}
+    cells, report = prepare_export(export, image, {"features": features, "ingestion": ingestion},
+                                   control_compounds=["DMSO"])
+    assert report["whitening"] == "zca_controls"
+    controls = cells.loc[cells[MOA] == CONTROL_MOA, features].to_numpy(np.float64)
+    np.testing.assert_allclose(np.cov(controls, rowvar=False), np.eye(3), atol=1e-3)
+
+
 def test_missing_features_are_listed_with_their_count(small_csv_export):
     export, image = small_csv_export
     metadata = {"features": ["Cells_AreaShape_Area", "Cells_Foo_1", "Nuclei_Bar_2"], "problem": "Pset1",

@@ -50,7 +50,8 @@ class IngestConfig:
     ``normalization``: ``"none"`` (the paper's choice), ``"robust_z"``, ``"standardize"`` (per plate,
     against DMSO) or ``"robust_z_pooled"`` (centred per plate, one DMSO scale for all plates; for
     well profiles); ``whitening``: ``"none"`` or ``"zca_controls"`` (after normalisation, ZCA
-    whitening fitted on the DMSO rows, ridge ``whitening_epsilon``); ``chunk_images``: images read at a time; ``float_dtype``: of the features.
+    whitening fitted on the DMSO rows, ridge ``whitening_epsilon``); ``chunk_images``: images
+    read at a time; ``float_dtype``: of the features.
     """
 
     curation: CurationConfig = field(default_factory=CurationConfig)
