@@ -12,8 +12,8 @@ from hca_dtl.data.curation import CurationConfig
 from hca_dtl.data.ingest import IngestConfig, ingest_export
 from hca_dtl.data.normalize import MAD_TO_SD, whiten_on_controls
 from hca_dtl.data.schema import (
-    COMPOUND, CONCENTRATION, CONTROL_MOA, InputDataError, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, UNKNOWN_MOA, WELL,
-    feature_columns,
+    COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, UNKNOWN_MOA, WELL,
+    InputDataError, feature_columns,
 )
 from hca_dtl.data.synthetic import write_cellprofiler_csv, write_cellprofiler_sqlite
 

@@ -27,7 +27,7 @@ from hca_dtl.data.curation import (
     NAN_POLICIES, CurationConfig, apply_nan_policy, candidate_features, select_features,
 )
 from hca_dtl.data.metadata import read_bbbc021_metadata
-from hca_dtl.data.normalize import METHODS, normalize_per_plate, whiten_on_controls
+from hca_dtl.data.normalize import METHODS, WHITENING, normalize_per_plate, whiten_on_controls
 from hca_dtl.data.readers import detect_layout, numeric_columns, read_images, read_objects
 from hca_dtl.data.schema import (
     BATCH, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, WELL,
@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 CATEGORICAL = (PLATE, WELL, BATCH, COMPOUND, TREATMENT, MOA)
 _PLATE_COLUMNS = ("Image_Metadata_Plate", "Image_Metadata_Plate_DAPI")
 _WELL_COLUMNS = ("Image_Metadata_Well", "Image_Metadata_Well_DAPI")
-WHITENING = ("none", "zca_controls")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from hca_dtl.data.schema import CONTROL_MOA, MOA, PLATE, InputDataError
 logger = logging.getLogger(__name__)
 
 METHODS = ("none", "robust_z", "standardize", "robust_z_pooled")
+WHITENING = ("none", "zca_controls")
 EPSILON = 1e-6
 MAD_TO_SD = 1.4826  # 1 / Φ⁻¹(3/4): MAD of a normal sample × 1.4826 ≈ its SD
 
