@@ -17,12 +17,12 @@ import argparse
 import resource
 import time
 
-import keras
 import numpy as np
 from keras import ops
 
 from hca_dtl.model import SAAConfig, train_folds
-from hca_dtl.model.batched import FinetuneStage, FoldSAA, PretrainStage, ResidentCells
+from hca_dtl.model.batched import (FinetuneStage, FoldBatches, FoldSAA, PretrainStage,
+                                   ResidentCells, fit_stage)
 from hca_dtl.model.weights import fit_min_max, initial_weights
 from hca_dtl.runtime import device_description, keras_backend
 
@@ -42,12 +42,11 @@ def synthetic_problem(n_cells: int, n_folds: int, seed: int = 0):
     return x, y, roles
 
 
-def timed_epochs(stage, order: np.ndarray, batch_size: int, epochs: int) -> float:
+def timed_epochs(stage, batches: FoldBatches, epochs: int) -> float:
     """Seconds per epoch over ``epochs`` epochs, after one untimed warm-up epoch (compilation)."""
-    stage.fit(order[:batch_size * 2], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-    start = time.perf_counter()
-    stage.fit(order, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0)
-    return (time.perf_counter() - start) / epochs
+    seconds = []
+    fit_stage(stage, batches, 0.01, epochs + 1, lambda epoch, took: bool(seconds.append(took)))
+    return float(np.mean(seconds[1:]))
 
 
 def gemm_gflops(shapes, n_folds: int, batch: int, repeats: int = 5) -> tuple[float, float]:
@@ -128,30 +127,29 @@ def main() -> None:
     weights = initial_weights(N_FEATURES, N_CLASSES, args.folds, config)
     weights.minimum, weights.scale = fit_min_max(x, roles == 1)
     network = FoldSAA(weights, dtype=config.dtype)
-    cells = ResidentCells(x, y, np.ascontiguousarray((roles == 1).T, dtype=np.float32))
-    stream = np.flatnonzero((roles == 1).any(axis=1)).astype(np.int32)
+    cells = ResidentCells(x, y)
+    batches = FoldBatches(roles == 1, args.batch_size, 0, np.arange(args.folds)[:, None], 0)
+    n_train = int((roles == 1).sum(axis=0).max())
     sizes = [N_FEATURES, *args.hidden]
     layer_weights = [sizes[k] * sizes[k + 1] for k in range(len(args.hidden))]
     finetune_w = sum(layer_weights) + sizes[-1] * N_CLASSES
-    cell_folds = len(stream) * args.folds
+    cell_folds = n_train * args.folds  # steps run the largest fold's batches for every fold
 
     network.set_trainable(None, logistic=True)
     finetune = FinetuneStage(network, cells, N_CLASSES)
-    finetune.compile(optimizer=keras.optimizers.SGD(0.1), steps_per_execution=16)
-    ft_epoch = timed_epochs(finetune, stream, args.batch_size, args.epochs)
+    ft_epoch = timed_epochs(finetune, batches, args.epochs)
     ft_gflops = 6.0 * finetune_w * cell_folds / ft_epoch / 1e9
 
     network.set_trainable([0], logistic=False)
     pretrain = PretrainStage(network, cells, 0, "cross_entropy")
-    pretrain.compile(optimizer=keras.optimizers.SGD(0.001), steps_per_execution=16)
-    pt_epoch = timed_epochs(pretrain, stream, args.batch_size, args.epochs)
+    pt_epoch = timed_epochs(pretrain, batches, args.epochs)
     pt_gflops = 10.0 * layer_weights[0] * cell_folds / pt_epoch / 1e9
 
     shapes = [(sizes[k], sizes[k + 1]) for k in range(len(args.hidden))] + [(sizes[-1], N_CLASSES)]
     gemm_backend, gemm_numpy = gemm_gflops(shapes, args.folds, args.batch_size)
 
     print(f"\nnetwork {N_FEATURES}-{'-'.join(map(str, args.hidden))}-{N_CLASSES}, {args.folds} folds, "
-          f"{len(stream)} training cells in the stream, batch {args.batch_size}, {args.dtype}")
+          f"{n_train} training cells per fold (largest), batch {args.batch_size}, {args.dtype}")
     print(f"1. fine-tuning: {ft_epoch:.2f} s/epoch, {cell_folds / ft_epoch:,.0f} cell-folds/s, "
           f"{ft_gflops:.1f} GFLOP/s (6 × {finetune_w:,} weights per cell per fold)")
     print(f"   pretraining layer 1: {pt_epoch:.2f} s/epoch, {cell_folds / pt_epoch:,.0f} cell-folds/s, "

@@ -44,3 +44,17 @@ def test_members_average_several_networks_per_fold(cells, classes) -> None:
     assert runs["members"].tolist() == [3]
     with pytest.raises(ValueError, match="members"):
         run_saa_experiment(cells, classes, features, plan, CONFIG, keys, members=0)
+
+
+def test_a_repetition_does_not_depend_on_how_many_run(cells, classes) -> None:
+    # Each network is keyed (member, repetition, compound): repetition 0 of a 2-repetition run is
+    # the 1-repetition run, network for network.
+    features = feature_columns(cells.columns)
+    keys = experiment_keys("BL", "toy")
+    runs = {}
+    for n in (1, 2):
+        plan = leave_one_compound_out(cells, n_repetitions=n, seed=0)
+        predictions, _ = run_saa_experiment(cells, classes, features, plan, CONFIG, keys, members=2)
+        runs[n] = predictions[predictions["repetition"] == 0].reset_index(drop=True)
+    np.testing.assert_allclose(runs[2]["probability"], runs[1]["probability"], rtol=1e-5)
+    assert runs[2]["predicted"].tolist() == runs[1]["predicted"].tolist()

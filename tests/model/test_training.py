@@ -11,7 +11,9 @@ from scipy import stats
 
 from hca_dtl.data.schema import ROLE_TEST, ROLE_TRAIN, InputDataError
 from hca_dtl.model import SAAConfig, train_folds
-from hca_dtl.model.batched import FinetuneStage, FoldSAA, PretrainStage, ResidentCells
+from hca_dtl.model.batched import (FinetuneStage, FoldBatches, FoldSAA, PretrainStage,
+                                   ResidentCells, fit_stage)
+from hca_dtl.model.streams import epoch_order
 from hca_dtl.model.weights import initial_weights
 
 
@@ -50,47 +52,90 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_config, blobs, spl
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_one_fold_batched_equals_sequential(tiny_config, blobs, split_roles, shuffle):
-    # Same initial weights (both engines draw them from initial_weights) and, with one fold, the
-    # same mini-batches: 96 TRAIN cells = 3 batches of 32, then VALID, then TEST cells.
+def test_batched_equals_sequential_fold_for_fold(tiny_config, blobs, split_roles, shuffle):
+    # Same initial weights and the same cell orders (both engines draw them from streams), so
+    # every fold of the batched model trains as its own sequential network — here three folds
+    # with different TRAIN cells (80, 96 and 64: partial last batches, idle steps).
     x, y = blobs(170, 6, 3, seed=3)
-    roles = split_roles(170, 96, 40)
-    config = dataclasses.replace(tiny_config, finetune_max_epochs=2, shuffle=shuffle)
+    roles = split_roles(170, 96, 40, n_folds=3)
+    roles[:16, 0] = ROLE_TEST
+    roles[64:96, 2] = ROLE_TEST
+    config = dataclasses.replace(tiny_config, finetune_max_epochs=3, shuffle=shuffle)
     batched = train_folds(x, y, roles, 3, config, engine="batched", progress=False)
     sequential = train_folds(x, y, roles, 3, config, engine="sequential", progress=False)
-    for name in ("layer_1", "layer_2"):
-        np.testing.assert_allclose(batched.history[0]["pretrain_loss"][name],
-                                   sequential.history[0]["pretrain_loss"][name], rtol=1e-5)
-    np.testing.assert_allclose(batched.history[0]["finetune_loss"],
-                               sequential.history[0]["finetune_loss"], rtol=1e-4)
-    assert batched.history[0]["valid_error"] == sequential.history[0]["valid_error"]
-    assert batched.history[0]["best_epoch"] == sequential.history[0]["best_epoch"]
+    for fold in range(3):
+        for name in ("layer_1", "layer_2"):
+            np.testing.assert_allclose(batched.history[fold]["pretrain_loss"][name],
+                                       sequential.history[fold]["pretrain_loss"][name], rtol=1e-5)
+        np.testing.assert_allclose(batched.history[fold]["finetune_loss"],
+                                   sequential.history[fold]["finetune_loss"], rtol=1e-4)
+        assert batched.history[fold]["valid_error"] == sequential.history[fold]["valid_error"]
+        assert batched.history[fold]["best_epoch"] == sequential.history[fold]["best_epoch"]
     for a, b in zip(batched.weights.arrays(), sequential.weights.arrays()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(batched.predict_proba(x), sequential.predict_proba(x), atol=1e-4)
 
 
-def test_a_fold_with_zero_weight_or_inactive_stays_bit_identical(tiny_config, blobs, split_roles):
+def test_a_fold_trains_the_same_beside_any_other_folds(tiny_config, blobs, split_roles):
+    # Its network key, not its column or its neighbours, decides its weights and cell orders.
+    x, y = blobs(170, 6, 3, seed=8)
+    roles = split_roles(170, 96, 40, n_folds=3)
+    roles[:40, 1] = ROLE_TEST
+    alone = train_folds(x, y, roles[:, [2]], 3, tiny_config, network_keys=np.array([[5, 2]]),
+                        progress=False)
+    beside = train_folds(x, y, roles, 3, tiny_config, network_keys=np.array([[0, 0], [1, 9], [5, 2]]),
+                         progress=False)
+    for a, b in zip(alone.weights.arrays(), beside.weights.arrays()):
+        np.testing.assert_allclose(a[0], b[2], rtol=1e-5, atol=1e-6)
+    other_key = train_folds(x, y, roles[:, [2]], 3, tiny_config, network_keys=np.array([[5, 3]]),
+                            progress=False)
+    assert not np.array_equal(alone.weights.kernels[0], other_key.weights.kernels[0])
+    with pytest.raises(ValueError, match="repeated rows"):
+        train_folds(x, y, roles, 3, tiny_config, network_keys=np.zeros((3, 2), np.int64))
+    with pytest.raises(ValueError, match=r"\(3, k\) non-negative"):
+        train_folds(x, y, roles, 3, tiny_config, network_keys=np.array([[0], [1]]))
+
+
+def test_fold_batches_give_each_fold_its_own_epoch_order():
+    train = np.zeros((30, 2), bool)
+    train[:25, 0] = True  # 25 cells: batches of 10, 10, 5
+    train[10:18, 1] = True  # 8 cells: one batch, then two idle steps
+    keys = np.array([[0], [1]])
+    batches = FoldBatches(train, 10, 3, keys, stage=1)
+    assert batches.steps_per_epoch == 3 and batches.num_batches is None
+    for epoch in range(2):
+        steps = [batches[epoch * 3 + s] for s in range(3)]
+        assert all(step.shape == (2, 10) and step.dtype == np.int32 for step in steps)
+        for fold in range(2):
+            seen = np.concatenate([step[fold] for step in steps])
+            expected = epoch_order(np.flatnonzero(train[:, fold]), 3, keys[fold], 1, epoch)
+            np.testing.assert_array_equal(seen[seen >= 0], expected)
+            assert (seen[len(expected):] == -1).all()
+    np.testing.assert_array_equal(batches[1], FoldBatches(train, 10, 3, keys, stage=1)[1])  # pure
+    assert not np.array_equal(batches[0], batches[3])  # reshuffled each epoch
+    assert not np.array_equal(batches[0], FoldBatches(train, 10, 3, keys, stage=2)[0])
+
+
+def test_a_fold_without_cells_or_inactive_stays_bit_identical(tiny_config, blobs):
     x, y = blobs(64, 6, 3, seed=4)
     weights = initial_weights(6, 3, 3, tiny_config)
     weights.minimum[:] = x.min(axis=0)
     weights.scale[:] = 1.0 / (x.max(axis=0) - x.min(axis=0))
     weights.logistic_kernel[:] = 0.1  # a non-zero start, so that a frozen fold cannot pass by luck
-    train_weight = np.ones((3, 64), np.float32)
-    train_weight[1] = 0.0  # fold 1 has no TRAIN cells
+    train = np.ones((64, 3), bool)
+    train[:, 1] = False  # fold 1 has no TRAIN cells
+    keys = np.arange(3)[:, None]
     network = FoldSAA(weights)
-    cells = ResidentCells(x, y, train_weight)
+    cells = ResidentCells(x, y)
     before = [keras.ops.convert_to_numpy(v).copy() for v in network.variables_in_order()]
     network.set_trainable([0], logistic=False)
     pretrain = PretrainStage(network, cells, 0, "cross_entropy")
-    pretrain.compile(optimizer=keras.optimizers.SGD(0.5))
-    pretrain.fit(np.arange(64), batch_size=16, epochs=2, shuffle=False, verbose=0)
+    fit_stage(pretrain, FoldBatches(train, 16, 0, keys, 0), 0.5, 2, lambda epoch, seconds: False)
     pretrained = [keras.ops.convert_to_numpy(v).copy() for v in network.variables_in_order()]
     network.set_trainable(None, logistic=True)
     finetune = FinetuneStage(network, cells, 3)
     finetune.active.assign(np.array([1.0, 1.0, 0.0], np.float32))  # fold 2 has stopped early
-    finetune.compile(optimizer=keras.optimizers.SGD(0.5))
-    finetune.fit(np.arange(64), batch_size=16, epochs=2, shuffle=False, verbose=0)
+    fit_stage(finetune, FoldBatches(train, 16, 0, keys, 2), 0.5, 2, lambda epoch, seconds: False)
     after = [keras.ops.convert_to_numpy(v) for v in network.variables_in_order()]
     for old, middle, new in zip(before, pretrained, after):
         np.testing.assert_array_equal(old[1], new[1])
@@ -98,6 +143,17 @@ def test_a_fold_with_zero_weight_or_inactive_stays_bit_identical(tiny_config, bl
     assert not np.array_equal(before[2][2], pretrained[2][2])  # fold 2 did pretrain
     changed = [not np.array_equal(old[0], new[0]) for old, new in zip(before, after)]
     assert all(changed[2:5]) and all(changed[-2:])  # layer 1 and the logistic layer of fold 0
+
+
+def test_a_stage_stops_when_after_epoch_says_so(tiny_config, blobs):
+    x, y = blobs(64, 6, 3, seed=4)
+    network = FoldSAA(initial_weights(6, 3, 1, tiny_config))
+    network.set_trainable(None, logistic=True)
+    stage = FinetuneStage(network, ResidentCells(x, y), 3)
+    epochs = []
+    fit_stage(stage, FoldBatches(np.ones((64, 1), bool), 16, 0, np.zeros((1, 1), np.int64), 2),
+              0.1, 10, lambda epoch, seconds: epochs.append(epoch) or epoch == 3)
+    assert epochs == [1, 2, 3]
 
 
 def test_batched_and_sequential_accuracy_statistically_indistinguishable(tiny_config, blobs, split_roles):

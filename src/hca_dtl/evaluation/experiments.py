@@ -27,6 +27,16 @@ def experiment_keys(approach: str, target: str, *, mask: str = "", source: str =
     return dict(zip(EXPERIMENT_KEYS, (name, approach, mask, source, target)))
 
 
+def member_keys(plan: FoldPlan, members: int) -> np.ndarray:
+    """(members · F, 3) network keys (member, repetition, compound index): a network's weights and
+    cell orders depend on which fold and member it is, not on how many repetitions run beside it.
+    Compounds are indexed in name order."""
+    index = {compound: i for i, compound in enumerate(sorted(set(plan.compounds)))}
+    folds = np.column_stack([plan.repetitions, [index[c] for c in plan.compounds]])
+    return np.concatenate([np.column_stack([np.full(len(folds), m), folds])
+                           for m in range(members)]).astype(np.int64)
+
+
 def run_saa_experiment(
     cells: pd.DataFrame,
     classes: list[str],
@@ -68,9 +78,10 @@ def run_saa_experiment(
     n_folds = plan.roles.shape[1]
     logger.info("Training %s: %d folds × %d member(s), %d cells", experiment["experiment"], n_folds,
                 members, len(x))
-    # Member m of fold f is column m·F + f: its own initial weights, the fold's roles.
+    # Member m of fold f is column m·F + f: the fold's roles, its own network key.
     ensemble = train_folds(x, y, np.tile(plan.roles, (1, members)), len(classes), config, init=init,
-                           pretrain=pretrain, engine=engine)
+                           pretrain=pretrain, engine=engine,
+                           network_keys=member_keys(plan, members))
     probabilities = ensemble.predict_proba(x).reshape(len(x), members, n_folds, len(classes)).mean(axis=1)
     # The winning probability breaks vote ties (a treatment has only ~3 wells in a profile table).
     predictions = test_predictions(cells, plan, probabilities.argmax(axis=-1), classes, experiment,

@@ -1,22 +1,24 @@
 """Fold-batched training: the F folds of a LOOCV plan train as ONE Keras model.
 
 Per-fold weights are stacked on a leading axis (kernel (F, d_in, d_out)); activations are
-fold-major (F, B, d) so every layer is one batched matmul. One shared stream of mini-batches runs
-over the cells that are TRAIN in at least one fold; a per-fold 0/1 weight (TRAIN in that fold)
-and a per-fold 0/1 ``active`` flag (not yet early-stopped) multiply each fold's loss, so with
-plain SGD a fold learns only from its own TRAIN cells and a stopped fold does not move. Each
-fold's loss is the mean over its own weighted cells in the batch, summed over folds: the gradient
-of a fold's weights is that of its own per-fold training.
+fold-major (F, B, d) so every layer is one batched matmul. Each step feeds every fold a
+mini-batch of its own TRAIN cells, in the fold's own order (``streams.epoch_order``): an (F, B)
+array of cell indices, -1 where a fold has no cell left this epoch. Each fold's loss is the mean
+over its own cells in the step, summed over folds, so the gradient of a fold's weights is that of
+its own per-fold training; a fold with no cell in a step, or early-stopped (``active`` 0), does not
+move under plain SGD. A fold therefore trains exactly as it would alone (the sequential engine).
 
-The feature matrix, labels and fold weights live on the backend device as non-trainable
-variables; each step feeds only the mini-batch's cell indices.
+The feature matrix and labels live on the backend device as non-trainable variables; each step
+feeds only cell indices. A training stage (one pretrained layer, or fine-tuning) is one ``fit``
+call over all its epochs, one compiled execution per epoch; a callback does the per-epoch work.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -27,13 +29,12 @@ from hca_dtl.data.schema import ROLE_TRAIN, ROLE_VALID
 from hca_dtl.model.config import SAAConfig
 from hca_dtl.model.layers import reconstruction_loss
 from hca_dtl.model.patience import GeometricPatience
+from hca_dtl.model.streams import epoch_order
 from hca_dtl.model.weights import FoldWeights
 
 logger = logging.getLogger(__name__)
 
 PREDICT_BATCH = 4096
-# Mini-batch updates per compiled call: amortises the per-call overhead (one SGD update per batch).
-STEPS_PER_EXECUTION = 16
 
 
 def _constant(value: np.ndarray) -> Any:
@@ -41,7 +42,8 @@ def _constant(value: np.ndarray) -> Any:
 
 
 class FoldMinMaxScaling(keras.layers.Layer):
-    """Each fold's min–max scaler: (B, D) raw cells → (F, B, D) in [0, 1], clipped."""
+    """Each fold's min–max scaler: raw cells (B, D), the same for every fold, or (F, B, D), each
+    fold its own → (F, B, D) in [0, 1], clipped."""
 
     def __init__(self, minimum: np.ndarray, scale: np.ndarray, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -52,7 +54,9 @@ class FoldMinMaxScaling(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs: Any) -> Any:
-        scaled = (inputs[None, :, :] - self.minimum[:, None, :]) * self.scale[:, None, :]
+        if len(inputs.shape) == 2:
+            inputs = inputs[None, :, :]
+        scaled = (inputs - self.minimum[:, None, :]) * self.scale[:, None, :]
         return ops.clip(scaled, 0.0, 1.0)
 
 
@@ -105,14 +109,15 @@ class FoldSAA(keras.layers.Layer):
         self.built = True
 
     def encode(self, inputs: Any, n_layers: int | None = None) -> Any:
-        """(B, D) raw cells → (F, B, d) code after the first ``n_layers`` encoders (all if None)."""
+        """(B, D) or (F, B, D) raw cells → (F, B, d) code after the first ``n_layers`` encoders
+        (all if None)."""
         hidden = self.scaling(inputs)
         for encoder in self.encoders[:n_layers]:
             hidden = encoder(hidden)
         return hidden
 
     def call(self, inputs: Any) -> Any:
-        """(B, D) raw cells → (F, B, C) logits."""
+        """(B, D) or (F, B, D) raw cells → (F, B, C) logits."""
         return self.logistic(self.encode(inputs))
 
     def variables_in_order(self) -> list[Any]:
@@ -132,27 +137,95 @@ class FoldSAA(keras.layers.Layer):
 
 
 class ResidentCells(keras.layers.Layer):
-    """The training data kept on the backend device: features (N, D), labels (N,), weights (F, N)."""
+    """The training data kept on the backend device: features (N, D) and labels (N,)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, train_weight: np.ndarray, **kwargs: Any) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.features = self.add_weight(shape=x.shape, initializer=_constant(x), trainable=False,
                                         name="features")
         self.labels = self.add_weight(shape=y.shape, initializer=_constant(y), trainable=False,
                                       dtype="int32", name="labels")
-        self.train_weight = self.add_weight(shape=train_weight.shape,
-                                            initializer=_constant(train_weight), trainable=False,
-                                            name="train_weight")
         self.built = True
 
     def batch(self, indices: Any) -> tuple[Any, Any, Any]:
-        """Gathers (B, D) features, (B,) labels and (F, B) fold weights of cells ``indices``."""
+        """(F, B) cell indices (-1: none) → (F, B, D) features, (F, B) labels, (F, B) 0/1 weights."""
+        present = indices >= 0
+        indices = ops.maximum(indices, 0)
         return (ops.take(self.features, indices, axis=0), ops.take(self.labels, indices, axis=0),
-                ops.take(self.train_weight, indices, axis=1))
+                ops.cast(present, "float32"))
+
+
+class FoldBatches(keras.utils.PyDataset):
+    """Endless mini-batches of every fold's TRAIN cells, for ``fit(steps_per_epoch=...)``.
+
+    Batch i is step i mod ``steps_per_epoch`` of epoch i // ``steps_per_epoch``: an (F, B) int32
+    array whose row f holds fold f's next B cells of that epoch in its own order
+    (``streams.epoch_order(..., key f, stage, epoch)``), -1 where it has none left. A pure
+    function of i, so prefetching cannot change what a fold sees.
+
+    Args:
+        train: (N, F) bool, each fold's TRAIN cells.
+        keys: (F, k) network keys (``streams.network_keys``).
+        stage: Training stage (pretrained hidden layer k: k; fine-tuning: K).
+    """
+
+    def __init__(self, train: np.ndarray, batch_size: int, seed: int, keys: np.ndarray,
+                 stage: int, shuffle: bool = True) -> None:
+        super().__init__()
+        self.cells = [np.flatnonzero(train[:, f]).astype(np.int32) for f in range(train.shape[1])]
+        self.batch_size, self.seed, self.keys, self.stage = batch_size, seed, keys, stage
+        self.shuffle = shuffle
+        self.steps_per_epoch = max(1, max(math.ceil(len(c) / batch_size) for c in self.cells))
+        self._epoch, self._order = -1, np.zeros(0)
+
+    @property
+    def num_batches(self) -> None:
+        return None
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        epoch, step = divmod(int(index), self.steps_per_epoch)
+        if epoch != self._epoch:
+            order = np.full((len(self.cells), self.steps_per_epoch * self.batch_size), -1, np.int32)
+            for f, cells in enumerate(self.cells):
+                order[f, :len(cells)] = epoch_order(cells, self.seed, self.keys[f], self.stage,
+                                                    epoch, self.shuffle)
+            self._order = order.reshape(len(self.cells), self.steps_per_epoch, self.batch_size)
+            self._epoch = epoch
+        return np.ascontiguousarray(self._order[:, step])
+
+
+class EachEpoch(keras.callbacks.Callback):
+    """Calls ``after_epoch(epoch, seconds)`` (epoch 1-based) after every epoch of a ``fit``;
+    a True return stops training."""
+
+    def __init__(self, after_epoch: Callable[[int, float], bool]) -> None:
+        super().__init__()
+        self.after_epoch = after_epoch
+        self._tick = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._tick = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if self.after_epoch(epoch + 1, time.perf_counter() - self._tick):
+            self.model.stop_training = True
+
+
+def fit_stage(stage: keras.Model, batches: FoldBatches, learning_rate: float, epochs: int,
+              after_epoch: Callable[[int, float], bool]) -> None:
+    """Plain-SGD training of ``stage`` for up to ``epochs`` epochs of ``batches``, one compiled
+    execution per epoch, ``after_epoch`` after each."""
+    if epochs < 1:
+        return
+    stage.compile(optimizer=keras.optimizers.SGD(learning_rate),
+                  steps_per_execution=batches.steps_per_epoch)
+    stage.fit(batches, epochs=epochs, steps_per_epoch=batches.steps_per_epoch, shuffle=False,
+              verbose=0, callbacks=[EachEpoch(after_epoch)])
 
 
 class _FoldStage(keras.Model):
-    """A training stage over resident cells: ``call(indices)`` returns the per-fold losses (F,).
+    """A training stage over resident cells: ``call(indices)`` ((F, B) cell indices, -1: none)
+    returns the per-fold losses (F,).
 
     ``compute_loss`` sums them. ``loss_sum``/``weight_sum`` accumulate each fold's weighted loss
     and cell count over an epoch (its mean training loss).
@@ -226,7 +299,7 @@ class FinetuneStage(_FoldStage):
         x, labels, weight = self.cells.batch(indices)
         log_p = ops.log_softmax(ops.cast(self.network(x), "float32"), axis=-1)
         target = ops.one_hot(labels, self.n_classes, dtype="float32")
-        return -ops.sum(log_p * target[None], axis=-1), weight * self.active[:, None]
+        return -ops.sum(log_p * target, axis=-1), weight * self.active[:, None]
 
 
 class FoldPredictor(keras.Model):
@@ -247,8 +320,8 @@ def _log(progress: bool, message: str, *args: Any) -> None:
 
 
 def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int,
-                  config: SAAConfig, weights: FoldWeights, pretrain_layers: Sequence[int], *,
-                  progress: bool = True) -> dict[str, Any]:
+                  config: SAAConfig, weights: FoldWeights, pretrain_layers: Sequence[int],
+                  keys: np.ndarray, *, progress: bool = True) -> dict[str, Any]:
     """Pretrains ``pretrain_layers`` and fine-tunes all F folds as one model.
 
     Args:
@@ -256,51 +329,38 @@ def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: in
         roles: (N, F) int8 fold roles (1 = TRAIN, 2 = VALID).
         weights: Initial weights with fitted per-fold scalers.
         pretrain_layers: 0-based hidden layers to pretrain greedily, in order.
+        keys: (F, k) network keys: each fold's cell order (``streams``).
 
     Returns:
         ``weights`` (FoldWeights, best epoch of each fold), ``history`` (per fold),
         ``epochs_run`` (F,), ``best_valid_error`` (F,), ``pretrain_seconds``, ``finetune_seconds``.
     """
     n_folds = roles.shape[1]
+    n_hidden = len(weights.kernels)
     train = roles == ROLE_TRAIN
-    stream = np.flatnonzero(train.any(axis=1)).astype(np.int32)
     valid_cells = np.flatnonzero((roles == ROLE_VALID).any(axis=1))
     valid_mask = roles[valid_cells] == ROLE_VALID  # (n_valid, F)
-    rng = np.random.default_rng(config.seed)
 
     network = FoldSAA(weights, dtype=config.dtype)
-    cells = ResidentCells(x.astype(np.float32), y.astype(np.int32),
-                          np.ascontiguousarray(train.T, dtype=np.float32))
+    cells = ResidentCells(x.astype(np.float32), y.astype(np.int32))
     history: list[dict[str, Any]] = [{"pretrain_loss": {}, "finetune_loss": [], "valid_error": []}
                                      for _ in range(n_folds)]
 
-    def run_epoch(stage: _FoldStage) -> np.ndarray:
-        order = rng.permutation(stream) if config.shuffle else stream
-        stage.fit(order, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=0)
-        return stage.take_epoch_loss()
+    def batches(stage: int) -> FoldBatches:
+        return FoldBatches(train, config.batch_size, config.seed, keys, stage, config.shuffle)
 
     start = time.perf_counter()
     for layer in pretrain_layers:
         network.set_trainable([layer], logistic=False)
         stage = PretrainStage(network, cells, layer, config.reconstruction_loss)
-        stage.compile(optimizer=keras.optimizers.SGD(config.pretrain_learning_rate),
-                      steps_per_execution=STEPS_PER_EXECUTION)
-        for epoch in range(1, config.pretrain_epochs + 1):
-            tick = time.perf_counter()
-            loss = run_epoch(stage)
-            for fold in range(n_folds):
-                history[fold]["pretrain_loss"].setdefault(f"layer_{layer + 1}", []).append(
-                    float(loss[fold]))
-            _log(progress, "pretraining layer %d/%d epoch %d/%d: mean loss %.4f, %d folds (%.2f s)",
-                 layer + 1, len(weights.kernels), epoch, config.pretrain_epochs,
-                 float(np.nanmean(loss)), n_folds, time.perf_counter() - tick)
+        fit_stage(stage, batches(layer), config.pretrain_learning_rate, config.pretrain_epochs,
+                  _pretrain_logger(stage, layer, n_hidden, config.pretrain_epochs, history,
+                                   progress))
     pretrain_seconds = time.perf_counter() - start if len(pretrain_layers) else 0.0
 
     start = time.perf_counter()
     network.set_trainable(None, logistic=True)
     stage = FinetuneStage(network, cells, n_classes)
-    stage.compile(optimizer=keras.optimizers.SGD(config.finetune_learning_rate),
-                  steps_per_execution=STEPS_PER_EXECUTION)
     predictor = FoldPredictor(network)
     n_batches = np.maximum(1, np.ceil(train.sum(axis=0) / config.batch_size)).astype(np.int64)
     patience = GeometricPatience(n_batches, patience_epochs=config.patience_epochs,
@@ -310,11 +370,11 @@ def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: in
     variables = network.variables_in_order()
     best = [ops.convert_to_numpy(v).copy() for v in variables]
     x_valid, y_valid = x[valid_cells], y[valid_cells]
-    for epoch in range(1, config.finetune_max_epochs + 1):
-        tick = time.perf_counter()
-        active = patience.active.copy()
-        stage.active.assign(active.astype(np.float32))
-        loss = run_epoch(stage)
+
+    def after_epoch(epoch: int, seconds: float) -> bool:
+        """Validation, patience and best weights of every fold; True once all have stopped."""
+        active = patience.active.copy()  # the folds that trained this epoch
+        loss = stage.take_epoch_loss()
         probabilities = _predict(predictor, x_valid)
         wrong = np.argmax(probabilities, axis=-1) != y_valid[:, None]  # (n_valid, F)
         error = (wrong & valid_mask).sum(axis=0) / valid_mask.sum(axis=0)
@@ -325,11 +385,14 @@ def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: in
         for fold in np.flatnonzero(active):
             history[fold]["finetune_loss"].append(float(loss[fold]))
             history[fold]["valid_error"].append(float(error[fold]))
+        stage.active.assign(patience.active.astype(np.float32))
         _log(progress, "fine-tuning epoch %d: mean loss %.4f, %d/%d folds active, mean valid error "
              "%.4f (%.2f s)", epoch, float(np.nanmean(loss[active])), int(patience.active.sum()),
-             n_folds, float(np.mean(error[active])), time.perf_counter() - tick)
-        if not patience.active.any():
-            break
+             n_folds, float(np.mean(error[active])), seconds)
+        return not patience.active.any()
+
+    fit_stage(stage, batches(n_hidden), config.finetune_learning_rate, config.finetune_max_epochs,
+              after_epoch)
     finetune_seconds = time.perf_counter() - start
     for fold in range(n_folds):
         history[fold]["best_epoch"] = int(patience.best_epoch[fold])
@@ -339,14 +402,28 @@ def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: in
             "pretrain_seconds": pretrain_seconds, "finetune_seconds": finetune_seconds}
 
 
+def _pretrain_logger(stage: PretrainStage, layer: int, n_hidden: int, epochs: int,
+                     history: list[dict[str, Any]], progress: bool) -> Callable[[int, float], bool]:
+    """``after_epoch`` of pretraining hidden layer ``layer``: records and logs each fold's loss."""
+    def after_epoch(epoch: int, seconds: float) -> bool:
+        loss = stage.take_epoch_loss()
+        for fold, record in enumerate(history):
+            record["pretrain_loss"].setdefault(f"layer_{layer + 1}", []).append(float(loss[fold]))
+        _log(progress, "pretraining layer %d/%d epoch %d/%d: mean loss %.4f, %d folds (%.2f s)",
+             layer + 1, n_hidden, epoch, epochs, float(np.nanmean(loss)), len(history), seconds)
+        return False
+    return after_epoch
+
+
 def predict_folds(weights: FoldWeights, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """(N, F, C) float32 class probabilities of cells ``x`` (N, D) under each fold's classifier."""
     return _predict(FoldPredictor(FoldSAA(weights)), np.asarray(x, np.float32), batch_size)
 
 
 def _predict(predictor: FoldPredictor, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    # Direct calls on row blocks: cheaper than Model.predict's per-call set-up at every epoch.
-    parts = [ops.convert_to_numpy(predictor(x[i:i + batch_size]))
+    # Compiled calls on row blocks: cheaper than eager layer calls, and than Model.predict's
+    # per-call set-up, at every epoch.
+    parts = [ops.convert_to_numpy(predictor.predict_on_batch(x[i:i + batch_size]))
              for i in range(0, len(x), batch_size)]
     n_folds, n_classes = predictor.network.logistic.bias.shape
     return np.concatenate(parts) if parts else np.zeros((0, n_folds, n_classes), np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -18,6 +19,7 @@ from keras import ops
 from hca_dtl.model.config import SAAConfig
 from hca_dtl.model.layers import SAAClassifier, TiedAutoassociator, reconstruction_loss
 from hca_dtl.model.patience import GeometricPatience
+from hca_dtl.model.streams import epoch_order
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +37,6 @@ class _Reconstruction(keras.Model):
         return self.autoassociator.reconstruction_logits(self.autoassociator(inputs))
 
 
-def _epoch_order(n: int, rng: np.random.Generator, shuffle: bool) -> np.ndarray:
-    return rng.permutation(n) if shuffle else np.arange(n)
-
-
 def _in_batches(function: Any, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Applies a keras.ops function to row blocks of ``x``; numpy out."""
     parts = [ops.convert_to_numpy(function(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
@@ -47,7 +45,7 @@ def _in_batches(function: Any, x: np.ndarray, batch_size: int = PREDICT_BATCH) -
 
 def pretrain_greedy(model: SAAClassifier, x_train: np.ndarray, config: SAAConfig, *,
                     layers: list[int] | None = None,
-                    rng: np.random.Generator | None = None) -> dict[str, list[float]]:
+                    key: Sequence[int] = (0,)) -> dict[str, list[float]]:
     """Greedy layerwise pretraining of a classifier's encoders, in place.
 
     Layer k reconstructs the output of the (frozen) layers below it, scaled input for layer 1, by
@@ -58,12 +56,11 @@ def pretrain_greedy(model: SAAClassifier, x_train: np.ndarray, config: SAAConfig
         model: A classifier whose scaler is already fitted on ``x_train``.
         x_train: (n_train, D) raw features of the fold's TRAIN cells.
         layers: 0-based hidden layers to pretrain (default all).
-        rng: Source of the per-epoch cell order (default ``default_rng(config.seed)``).
+        key: The network's key: its cell order in each epoch (``streams.epoch_order``).
 
     Returns:
         Mean reconstruction loss per epoch of each pretrained layer, keyed ``layer_<k>`` (1-based).
     """
-    rng = rng if rng is not None else np.random.default_rng(config.seed)
     layers = list(range(len(model.encoders))) if layers is None else sorted(layers)
     losses: dict[str, list[float]] = {}
     if not layers:
@@ -78,7 +75,8 @@ def pretrain_greedy(model: SAAClassifier, x_train: np.ndarray, config: SAAConfig
             history = losses.setdefault(f"layer_{k + 1}", [])
             for epoch in range(config.pretrain_epochs):
                 start = time.perf_counter()
-                order = _epoch_order(len(hidden), rng, config.shuffle)
+                order = epoch_order(np.arange(len(hidden)), config.seed, key, k, epoch,
+                                    config.shuffle)
                 fit = trainer.fit(hidden[order], hidden[order], batch_size=config.batch_size,
                                   epochs=1, shuffle=False, verbose=0)
                 history.append(float(fit.history["loss"][0]))
@@ -90,7 +88,7 @@ def pretrain_greedy(model: SAAClassifier, x_train: np.ndarray, config: SAAConfig
 
 def fine_tune(model: SAAClassifier, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray,
               y_valid: np.ndarray, config: SAAConfig, *,
-              rng: np.random.Generator | None = None) -> dict[str, Any]:
+              key: Sequence[int] = (0,)) -> dict[str, Any]:
     """Supervised fine-tuning of the whole classifier with geometric-patience early stopping.
 
     Plain SGD (``finetune_learning_rate``) on mini-batches of categorical cross-entropy; after each
@@ -100,12 +98,12 @@ def fine_tune(model: SAAClassifier, x_train: np.ndarray, y_train: np.ndarray, x_
     Args:
         x_train, y_train: (n_train, D) raw features and (n_train,) label codes.
         x_valid, y_valid: (n_valid, D) and (n_valid,) validation cells.
+        key: The network's key: its cell order in each epoch (``streams.epoch_order``, stage K).
 
     Returns:
         ``finetune_loss`` and ``valid_error`` per epoch, ``best_epoch``, ``stopped_epoch``,
         ``best_valid_error``.
     """
-    rng = rng if rng is not None else np.random.default_rng(config.seed)
     model.compile(optimizer=keras.optimizers.SGD(config.finetune_learning_rate),
                   loss="sparse_categorical_crossentropy")
     patience = GeometricPatience(np.array([math.ceil(len(x_train) / config.batch_size)]),
@@ -119,7 +117,8 @@ def fine_tune(model: SAAClassifier, x_train: np.ndarray, y_train: np.ndarray, x_
         encoder.decoder_bias.trainable = False
     try:
         for epoch in range(1, config.finetune_max_epochs + 1):
-            order = _epoch_order(len(x_train), rng, config.shuffle)
+            order = epoch_order(np.arange(len(x_train)), config.seed, key, len(model.encoders),
+                                epoch - 1, config.shuffle)
             fit = model.fit(x_train[order], y_train[order], batch_size=config.batch_size,
                             epochs=1, shuffle=False, verbose=0)
             losses.append(float(fit.history["loss"][0]))

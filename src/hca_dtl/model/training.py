@@ -15,6 +15,7 @@ from hca_dtl.model.config import SAAConfig
 from hca_dtl.model.ensemble import FoldEnsemble
 from hca_dtl.model.layers import SAAClassifier
 from hca_dtl.model.sequential import fine_tune, pretrain_greedy
+from hca_dtl.model.streams import checked_keys
 from hca_dtl.model.weights import (FoldWeights, LayerInit, classifier_weights, fit_min_max,
                                    initial_weights, set_classifier_weights)
 
@@ -25,7 +26,8 @@ ENGINES = ("batched", "sequential")
 
 def train_folds(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int, config: SAAConfig,
                 *, init: Sequence[LayerInit] | None = None, pretrain: bool = True,
-                engine: str = "batched", progress: bool = True) -> FoldEnsemble:
+                engine: str = "batched", network_keys: np.ndarray | None = None,
+                progress: bool = True) -> FoldEnsemble:
     """Trains one SAA classifier per fold (column of ``roles``).
 
     Each fold's scaler is fitted on its TRAIN cells; layers whose ``init`` is None start random
@@ -44,6 +46,9 @@ def train_folds(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int,
         pretrain: Greedily pretrain the layers whose ``init`` is None (BL: True; the paper's
             transfer settings: False).
         engine: ``batched`` (all folds as one model) or ``sequential`` (one Keras model per fold).
+        network_keys: (F, k) distinct non-negative integers naming each fold's network (default:
+            fold f is (f,)); with ``config.seed`` they alone seed its initial weights and cell
+            orders (``hca_dtl.model.streams``), so a fold trains the same beside any other folds.
         progress: Log one INFO line per epoch (else DEBUG).
 
     Returns:
@@ -52,22 +57,24 @@ def train_folds(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int,
     Raises:
         InputDataError: ``x``, ``y`` or ``roles`` malformed (shapes, NaN, labels, a fold without
             TRAIN or VALID cells).
-        ValueError: Unknown ``engine``, or ``init`` not matching the network.
+        ValueError: Unknown ``engine``, ``init`` not matching the network, or bad
+            ``network_keys``.
     """
     if engine not in ENGINES:
         raise ValueError(f"Unknown engine {engine!r}; expected one of {ENGINES}")
     x, y, roles = _checked_inputs(x, y, roles, n_classes)
+    keys = checked_keys(network_keys, roles.shape[1])
     keras.utils.set_random_seed(config.seed)
     start = time.perf_counter()
-    weights = initial_weights(x.shape[1], n_classes, roles.shape[1], config, init)
+    weights = initial_weights(x.shape[1], n_classes, roles.shape[1], config, init, keys)
     weights.minimum, weights.scale = fit_min_max(x, roles == ROLE_TRAIN)
     n_hidden = len(config.hidden_units)
     pretrain_layers = [k for k in range(n_hidden) if pretrain and (init is None or init[k] is None)]
     if engine == "batched":
-        result = train_batched(x, y, roles, n_classes, config, weights, pretrain_layers,
+        result = train_batched(x, y, roles, n_classes, config, weights, pretrain_layers, keys,
                                progress=progress)
     else:
-        result = _train_sequential(x, y, roles, n_classes, config, weights, pretrain_layers,
+        result = _train_sequential(x, y, roles, n_classes, config, weights, pretrain_layers, keys,
                                    progress=progress)
     timings = {"pretrain_seconds": result["pretrain_seconds"],
                "finetune_seconds": result["finetune_seconds"],
@@ -78,21 +85,20 @@ def train_folds(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int,
 
 
 def _train_sequential(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int,
-                      config: SAAConfig, weights: FoldWeights, pretrain_layers: list[int], *,
-                      progress: bool) -> dict:
+                      config: SAAConfig, weights: FoldWeights, pretrain_layers: list[int],
+                      keys: np.ndarray, *, progress: bool) -> dict:
     """The per-fold reference: a plain ``SAAClassifier`` per fold, ``pretrain_greedy`` + ``fine_tune``."""
     folds, history, pretrain_seconds, finetune_seconds = [], [], 0.0, 0.0
     for fold in range(roles.shape[1]):
         train, valid = roles[:, fold] == ROLE_TRAIN, roles[:, fold] == ROLE_VALID
         model = SAAClassifier(x.shape[1], config.hidden_units, n_classes)
         set_classifier_weights(model, weights.fold(fold))
-        rng = np.random.default_rng(config.seed)
         tick = time.perf_counter()
-        losses = pretrain_greedy(model, x[train], config, layers=pretrain_layers, rng=rng)
+        losses = pretrain_greedy(model, x[train], config, layers=pretrain_layers, key=keys[fold])
         if pretrain_layers:  # a transfer setting pretrains nothing: report 0, not overhead
             pretrain_seconds += time.perf_counter() - tick
         tick = time.perf_counter()
-        record = fine_tune(model, x[train], y[train], x[valid], y[valid], config, rng=rng)
+        record = fine_tune(model, x[train], y[train], x[valid], y[valid], config, key=keys[fold])
         finetune_seconds += time.perf_counter() - tick
         record["pretrain_loss"] = losses
         history.append(record)

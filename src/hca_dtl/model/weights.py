@@ -15,6 +15,7 @@ from keras import ops
 
 from hca_dtl.model.config import SAAConfig
 from hca_dtl.model.layers import SAAClassifier, tied_init_limit
+from hca_dtl.model.streams import checked_keys, init_rng
 
 # An ``init`` entry: [kernel (d_in, units), bias (units,), decoder_bias (d_in,)] for a hidden
 # layer, [kernel (units, n_classes), bias (n_classes,)] for the logistic layer, or None.
@@ -91,13 +92,14 @@ def fit_min_max(x: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def initial_weights(n_features: int, n_classes: int, n_folds: int, config: SAAConfig,
-                    init: Sequence[LayerInit] | None = None) -> FoldWeights:
+                    init: Sequence[LayerInit] | None = None,
+                    keys: np.ndarray | None = None) -> FoldWeights:
     """Initial weights of F folds: random where ``init`` is None, else copies of ``init``.
 
     Random hidden kernels are uniform in ±4·sqrt(6/(fan_in + fan_out)), biases 0, the logistic
-    layer 0 (as the tutorial). Fold f draws from ``numpy.random.default_rng([seed, f])``, every
-    layer whether transferred or not, so a fresh layer does not depend on the mask. The scaler is
-    the identity until fitted on each fold's TRAIN cells.
+    layer 0 (as the tutorial). Fold f draws from ``streams.init_rng(seed, keys[f])`` (``keys``:
+    (F, k) network keys, default (f,)), every layer whether transferred or not, so a fresh layer
+    does not depend on the mask. The scaler is the identity until fitted on each fold's TRAIN cells.
 
     Raises:
         ValueError: ``init`` has the wrong length, or a transferred layer's shape differs from the
@@ -120,8 +122,8 @@ def initial_weights(n_features: int, n_classes: int, n_folds: int, config: SAACo
             raise ValueError(f"Transferred {name} has weight shapes {got}; the target network "
                              f"needs {shapes}")
     folds = []
-    for fold in range(n_folds):
-        rng = np.random.default_rng([config.seed, fold])
+    for key in checked_keys(keys, n_folds):
+        rng = init_rng(config.seed, key)
         arrays: list[np.ndarray] = [np.zeros(n_features, np.float32), np.ones(n_features, np.float32)]
         for k in range(n_hidden):
             limit = tied_init_limit(sizes[k], sizes[k + 1])
