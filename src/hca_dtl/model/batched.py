@@ -165,7 +165,7 @@ class FoldBatches(keras.utils.PyDataset):
 
     Args:
         train: (N, F) bool, each fold's TRAIN cells.
-        keys: (F, k) network keys (``streams.network_keys``).
+        keys: (F, k) network keys (``streams.checked_keys``).
         stage: Training stage (pretrained hidden layer k: k; fine-tuning: K).
     """
 
