@@ -189,9 +189,11 @@ class FoldBatches(keras.utils.PyDataset):
             for f, cells in enumerate(self.cells):
                 order[f, :len(cells)] = epoch_order(cells, self.seed, self.keys[f], self.stage,
                                                     epoch, self.shuffle)
-            self._order = order.reshape(len(self.cells), self.steps_per_epoch, self.batch_size)
+            # (steps, F, B), contiguous per step: one copy per epoch, none per step.
+            self._order = np.ascontiguousarray(
+                order.reshape(len(self.cells), self.steps_per_epoch, self.batch_size).swapaxes(0, 1))
             self._epoch = epoch
-        return np.ascontiguousarray(self._order[:, step])
+        return self._order[step]
 
 
 class EachEpoch(keras.callbacks.Callback):
