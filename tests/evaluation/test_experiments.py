@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from hca_dtl.data.schema import feature_columns
-from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment
-from hca_dtl.evaluation.loocv import leave_one_compound_out
+from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment, train_source_model
+from hca_dtl.evaluation.loocv import leave_one_compound_out, train_valid_split
 from hca_dtl.evaluation.voting import majority_vote
-from hca_dtl.model import SAAConfig
+from hca_dtl.model import SAAConfig, transfer_setting
 
 CONFIG = SAAConfig(hidden_units=(8, 8), pretrain_learning_rate=0.05, pretrain_epochs=1,
                    finetune_learning_rate=0.5, finetune_max_epochs=3, batch_size=16, seed=1)
@@ -58,3 +58,23 @@ def test_a_repetition_does_not_depend_on_how_many_run(cells, classes) -> None:
         runs[n] = predictions[predictions["repetition"] == 0].reset_index(drop=True)
     np.testing.assert_allclose(runs[2]["probability"], runs[1]["probability"], rtol=1e-5)
     assert runs[2]["predicted"].tolist() == runs[1]["predicted"].tolist()
+
+
+def test_a_pretrained_transfer_setting_pretrains_only_what_it_does_not_transfer(cells, classes) -> None:
+    features = feature_columns(cells.columns)
+    source = train_source_model(cells, classes, features, train_valid_split(cells, seed=3),
+                                CONFIG, {})
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
+    results = {}
+    for setting in (transfer_setting("[011]"), transfer_setting({"mask": "[011]", "pretrain": True})):
+        keys = experiment_keys("DTL", "toy", setting=setting, source="src")
+        results[setting.pretrain] = run_saa_experiment(cells, classes, features, plan, CONFIG, keys,
+                                                       setting=setting, source_model=source)
+    paper, pretrained = results[False][1], results[True][1]
+    assert paper["mask"].tolist() == ["[011]"] and paper["pretrain_seconds"].sum() == 0
+    assert pretrained["mask"].tolist() == ["[011] pretrained"]
+    assert pretrained["pretrain_seconds"].sum() > 0 and pretrained["source"].tolist() == ["src"]
+    # Pretraining layer 1 changes where fine-tuning starts, hence the predictions.
+    assert not np.allclose(results[False][0]["probability"], results[True][0]["probability"])
+    with pytest.raises(ValueError, match="no source model"):
+        run_saa_experiment(cells, classes, features, plan, CONFIG, keys, setting=setting)

@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hca_dtl.model import parse_transfer_mask, train_folds, transfer_init
+from hca_dtl.model import (TransferSetting, parse_transfer_mask, train_folds, transfer_init,
+                         transfer_setting)
 from hca_dtl.model.weights import initial_weights
 
 
@@ -86,3 +87,21 @@ def test_architecture_mismatch_names_layer_and_shapes(source):
     initial_weights(6, 4, 1, config, transfer_init(model, "[110]"))
     with pytest.raises(ValueError, match="3 binary digits"):
         transfer_init(model, "[0011]")
+
+
+def test_transfer_setting_reads_conf_entries():
+    assert transfer_setting(None) == TransferSetting("", True)  # BL
+    assert transfer_setting("[00000000]") == TransferSetting("[00000000]", False)  # MLP
+    paper = transfer_setting("[00000011]")
+    assert paper == TransferSetting("[00000011]", False) and paper.transfers
+    assert paper.label == "[00000011]"
+    pretrained = transfer_setting({"mask": "[00000011]", "pretrain": True})
+    assert pretrained == TransferSetting("[00000011]", True)
+    assert pretrained.label == "[00000011] pretrained"  # never mistaken for the paper's DTL_1
+    assert transfer_setting({"mask": "[00000011]"}) == paper
+    for bad, message in (({"pretrain": True}, "must be null, a mask"),
+                         ({"mask": "[00000011]", "pretrained": True}, "must be null, a mask"),
+                         (3, "must be null, a mask"),
+                         ({"mask": "[00000011]", "pretrain": "yes"}, "pretrain must be true or false")):
+        with pytest.raises(ValueError, match=message):
+            transfer_setting(bad)

@@ -16,15 +16,19 @@ from hca_dtl.data.schema import LABEL
 from hca_dtl.evaluation.loocv import FoldPlan
 from hca_dtl.evaluation.results import EXPERIMENT_KEYS, test_predictions
 from hca_dtl.model import SAAConfig, train_folds, transfer_init
+from hca_dtl.model.transfer import BASELINE, TransferSetting
 from hca_dtl.runtime import device_description, keras_backend
 
 logger = logging.getLogger(__name__)
 
 
-def experiment_keys(approach: str, target: str, *, mask: str = "", source: str = "") -> dict[str, str]:
-    """The identifying columns of one experiment, e.g. ``DTL_1 Pset2→Pset1``."""
+def experiment_keys(approach: str, target: str, *, setting: TransferSetting = BASELINE,
+                    source: str = "") -> dict[str, str]:
+    """The identifying columns of one experiment, e.g. ``DTL_1 Pset2→Pset1``; ``mask`` is the
+    setting's ``label`` and ``source`` is kept only where the setting transfers."""
+    source = source if setting.transfers else ""
     name = f"{approach} {source}→{target}" if source else f"{approach} {target}"
-    return dict(zip(EXPERIMENT_KEYS, (name, approach, mask, source, target)))
+    return dict(zip(EXPERIMENT_KEYS, (name, approach, setting.label, source, target)))
 
 
 def member_keys(plan: FoldPlan, members: int) -> np.ndarray:
@@ -45,8 +49,8 @@ def run_saa_experiment(
     config: SAAConfig,
     experiment: dict[str, str],
     *,
+    setting: TransferSetting = BASELINE,
     source_model: keras.Model | None = None,
-    pretrain: bool = True,
     engine: str = "batched",
     members: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -58,9 +62,10 @@ def run_saa_experiment(
         features: Feature columns fed to the network (n_features).
         plan: Fold plan over ``cells`` (roles: n_cells × n_folds).
         config: Network and optimisation settings.
-        experiment: Identifying columns (``experiment_keys``); a non-empty ``mask`` transfers
-            those layers from ``source_model``.
-        pretrain: Greedily pretrain the layers that are not transferred (the paper's BL).
+        experiment: Identifying columns (``experiment_keys``).
+        setting: Which layers start from ``source_model`` and whether the others are greedily
+            pretrained (default: the paper's BL, nothing transferred, every layer pretrained).
+        source_model: The trained source classifier, needed where ``setting`` transfers.
         engine: ``batched`` (all folds as one model) or ``sequential`` (the per-fold reference).
         members: Networks trained per fold, on the same cells from different initial weights;
             a cell's class probabilities are their mean (1: the paper's single network).
@@ -72,7 +77,10 @@ def run_saa_experiment(
     x = cells[features].to_numpy(dtype=np.float32)
     y = cells[LABEL].to_numpy(dtype=np.int32)
     # A mask without any 1 (e.g. "[00000000]") transfers nothing: an MLP of the same size.
-    init = transfer_init(source_model, experiment["mask"]) if "1" in experiment["mask"] else None
+    if setting.transfers and source_model is None:
+        raise ValueError(f"{experiment['experiment']}: the setting {setting.label!r} transfers "
+                         "layers but no source model was given")
+    init = transfer_init(source_model, setting.mask) if setting.transfers else None
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}.")
     n_folds = plan.roles.shape[1]
@@ -80,7 +88,7 @@ def run_saa_experiment(
                 members, len(x))
     # Member m of fold f is column m·F + f: the fold's roles, its own network key.
     ensemble = train_folds(x, y, np.tile(plan.roles, (1, members)), len(classes), config, init=init,
-                           pretrain=pretrain, engine=engine,
+                           pretrain=setting.pretrain, engine=engine,
                            network_keys=member_keys(plan, members))
     probabilities = ensemble.predict_proba(x).reshape(len(x), members, n_folds, len(classes)).mean(axis=1)
     # The winning probability breaks vote ties (a treatment has only ~3 wells in a profile table).

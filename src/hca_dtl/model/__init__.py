@@ -12,7 +12,7 @@ from hca_dtl.model.patience import GeometricPatience
 from hca_dtl.model.saving import load_model, save_model
 from hca_dtl.model.sequential import fine_tune, pretrain_greedy
 from hca_dtl.model.training import train_folds
-from hca_dtl.model.transfer import parse_transfer_mask, transfer_init
+from hca_dtl.model.transfer import TransferSetting, parse_transfer_mask, transfer_init, transfer_setting
 
 __all__ = [
     "FoldEnsemble",
@@ -21,6 +21,7 @@ __all__ = [
     "SAAClassifier",
     "SAAConfig",
     "TiedAutoassociator",
+    "TransferSetting",
     "fine_tune",
     "load_model",
     "parse_transfer_mask",
@@ -29,4 +30,5 @@ __all__ = [
     "save_model",
     "train_folds",
     "transfer_init",
+    "transfer_setting",
 ]

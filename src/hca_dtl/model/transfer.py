@@ -5,11 +5,16 @@ logistic layer: 1 = copy the source model's weights, 0 = random (and, in the pap
 not pretrained). ``[00000011]`` copies hidden layer 7 and the logistic layer; ``[11111111]``
 everything; ``[00000000]`` is the baseline without pretraining. The target's min–max scaler is
 never transferred: each target fold fits its own on its TRAIN cells.
+
+A *setting* (``transfer_setting``) is a mask plus whether the untransferred layers are greedily
+pretrained on the target fold's TRAIN cells before fine-tuning.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -30,6 +35,58 @@ def parse_transfer_mask(mask: str, n_hidden: int) -> tuple[bool, ...]:
         raise ValueError(f"Transfer mask {mask!r} must be {n_hidden + 1} binary digits ({n_hidden} "
                          f"hidden layers + the logistic layer), e.g. '[{'0' * (n_hidden - 1)}11]'")
     return tuple(digit == "1" for digit in match.group(1))
+
+
+@dataclass(frozen=True)
+class TransferSetting:
+    """How a target network starts.
+
+    Attributes:
+        mask: Transfer mask (``""``: nothing transferred, as for BL).
+        pretrain: Greedily pretrain the layers the mask does not transfer.
+    """
+
+    mask: str
+    pretrain: bool
+
+    @property
+    def transfers(self) -> bool:
+        """Whether any layer comes from a source model."""
+        return "1" in self.mask
+
+    @property
+    def label(self) -> str:
+        """The ``mask`` column of result tables: the mask, marked where the paper's setting is
+        changed by pretraining (``"[00000011] pretrained"``), so it is never taken for it."""
+        return f"{self.mask} pretrained" if self.mask and self.pretrain else self.mask
+
+
+BASELINE = TransferSetting("", True)
+
+
+def transfer_setting(value: str | dict[str, Any] | None) -> TransferSetting:
+    """One entry of a settings table (``conf/``) → a ``TransferSetting``.
+
+    ``null`` → the baseline (nothing transferred, every layer pretrained); a mask string → the
+    paper's setting (untransferred layers random, not pretrained; ``"[00000000]"``: an MLP); a
+    mapping ``{mask: "[00000011]", pretrain: true}`` → that mask with its untransferred layers
+    pretrained.
+
+    Raises:
+        ValueError: A mapping without ``mask``, with keys other than ``mask``/``pretrain``, or a
+            ``pretrain`` that is not true/false (named).
+    """
+    if value is None:
+        return BASELINE
+    if isinstance(value, str):
+        return TransferSetting(value, False)
+    if not isinstance(value, dict) or "mask" not in value or set(value) - {"mask", "pretrain"}:
+        raise ValueError(f"Transfer setting {value!r} must be null, a mask such as '[00000011]', "
+                         "or a mapping {mask: '[00000011]', pretrain: true}")
+    if not isinstance(value.get("pretrain", False), bool):
+        raise ValueError(f"Transfer setting {value!r}: pretrain must be true or false, got "
+                         f"{value['pretrain']!r}")
+    return TransferSetting(str(value["mask"]), value.get("pretrain", False))
 
 
 def transfer_init(source_model: keras.Model, mask: str | tuple[bool, ...]) -> list[LayerInit]:

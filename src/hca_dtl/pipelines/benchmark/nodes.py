@@ -16,7 +16,7 @@ from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment
 from hca_dtl.evaluation.loocv import leave_one_compound_out
 from hca_dtl.evaluation.statistics import accuracy_interval, compare_to_baseline
 from hca_dtl.evaluation.voting import accuracies, majority_vote
-from hca_dtl.model import SAAConfig
+from hca_dtl.model import SAAConfig, transfer_setting
 
 logger = logging.getLogger(__name__)
 
@@ -88,15 +88,14 @@ def run_benchmark(
                     experiment=experiment_keys(method, target))
                 votes.append(scored(predictions))
                 runs.append(run)
-            for approach, mask in params["saa_settings"].items():
-                mask = mask or ""
-                if "1" in mask and source_model is None:
+            for approach, value in params["saa_settings"].items():
+                setting = transfer_setting(value)
+                if setting.transfers and source_model is None:
                     continue  # no source problem to transfer from (all12)
-                keys = experiment_keys(approach, target, mask=mask,
-                                       source=source if "1" in mask else "")
                 predictions, run = run_saa_experiment(
-                    cells, classes, features, plan, config, keys,
-                    source_model=source_model, pretrain=not mask,
+                    cells, classes, features, plan, config,
+                    experiment_keys(approach, target, setting=setting, source=source),
+                    setting=setting, source_model=source_model,
                     members=params.get("saa_members", 1))
                 votes.append(scored(predictions))
                 runs.append(run)

@@ -13,7 +13,7 @@ from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment
 from hca_dtl.evaluation.loocv import FoldPlan, leave_one_compound_out
 from hca_dtl.evaluation.statistics import compare_to_baseline
 from hca_dtl.evaluation.voting import accuracies, majority_vote
-from hca_dtl.model import SAAConfig
+from hca_dtl.model import SAAConfig, transfer_setting
 from hca_dtl.reporting.tables import table1, to_markdown
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,10 @@ def run_transfer_experiments(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Trains every selected setting in every selected direction.
 
-    ``params.settings`` maps an approach name to a transfer mask (``null`` for the baseline:
-    random initialisation and greedy pretraining of every layer). A transfer setting starts its
-    ``1`` layers from the source model and its ``0`` layers from random weights, not pretrained.
+    ``params.settings`` maps an approach name to a transfer setting (``transfer_setting``:
+    ``null`` for the baseline — random initialisation and greedy pretraining of every layer; a
+    mask starts its ``1`` layers from the source model and its ``0`` layers from random weights,
+    not pretrained, unless given as ``{mask: ..., pretrain: true}``).
 
     Returns:
         Cell predictions (test cells of every fold) and runs (timings), all experiments stacked.
@@ -79,12 +80,11 @@ def run_transfer_experiments(
         cells, classes, plan, _ = problems[target]
         source_model = problems[source][3]
         for approach in _selected(params.get("approaches"), list(settings), "approaches"):
-            mask = settings[approach] or ""
-            keys = experiment_keys(approach, target, mask=mask, source=source if "1" in mask else "")
+            setting = transfer_setting(settings[approach])
             cell_predictions, run = run_saa_experiment(
-                cells, classes, features, plan, config, keys,
-                source_model=source_model if mask else None,
-                pretrain=not mask, engine=params["engine"],
+                cells, classes, features, plan, config,
+                experiment_keys(approach, target, setting=setting, source=source),
+                setting=setting, source_model=source_model, engine=params["engine"],
             )
             predictions.append(cell_predictions)
             runs.append(run)
