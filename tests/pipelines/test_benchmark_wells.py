@@ -3,6 +3,7 @@ one repetition on the 12-class problem, every method, accuracy far above chance 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -30,8 +31,8 @@ def test_reduced_wells_benchmark(project_copy: Path, shared_data: Path) -> None:
                              runtime_params=params) as session:
         session.run(pipeline_names=["ingestion", "psets", "pretraining", "benchmark"])
 
-    summary = pd.read_csv(project_copy / "data" / "bbbc021_wells" / "08_reporting"
-                          / "benchmark_summary.csv")
+    reporting = project_copy / "data" / "bbbc021_wells" / "08_reporting"
+    summary = pd.read_csv(reporting / "benchmark_summary.csv")
     nsc = summary[summary["target"] == "all12"].set_index("method")
     assert nsc.loc["NSC 1-NN", "n_treatments"] == 103
     assert nsc.loc["NSC 1-NN", "accuracy_mean"] > 0.5          # chance: 1/12
@@ -40,3 +41,15 @@ def test_reduced_wells_benchmark(project_copy: Path, shared_data: Path) -> None:
     # Treatments of MOAs imaged only in the held-out compound's weeks cannot be scored.
     assert nscb.loc["NSCB 1-NN", "n_treatments"] < 103
     assert {"MLP", "BL"} <= set(nsc.index)
+
+    report = (reporting / "benchmark_report.html").read_text()
+    assert "REAL data" in report and "SYNTHETIC" not in report
+    figures = {name: json.loads(next((reporting / f"figure_benchmark_{name}.json").glob("*/*")).read_text())
+               for name in ("accuracy", "confusion")}
+    bars = {t["name"]: t for t in figures["accuracy"]["data"] if t["type"] == "bar"}
+    assert bars["BL"]["x"] == ["all12", "all12 NSCB"]
+    chance = next(t for t in figures["accuracy"]["data"] if t["type"] == "scatter")
+    assert chance["y"] == pytest.approx([100 / 12, 100 / 12])
+    heatmaps = [t for t in figures["confusion"]["data"] if t["type"] == "heatmap"]
+    assert len(heatmaps) == 2 * len(nsc.index)  # every method under both protocols
+    assert len(heatmaps[0]["x"]) == 12

@@ -10,13 +10,16 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
 from hca_dtl.evaluation.baselines import nsc_nearest_neighbour, run_cell_baseline
 from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment
 from hca_dtl.evaluation.loocv import leave_one_compound_out
-from hca_dtl.evaluation.statistics import accuracy_interval, compare_to_baseline
+from hca_dtl.evaluation.statistics import accuracy_interval, compare_to_baseline, confusion_matrices
 from hca_dtl.evaluation.voting import accuracies, majority_vote
 from hca_dtl.model import SAAConfig, transfer_setting
+from hca_dtl.reporting.figures import accuracy_comparison, confusion_heatmaps
+from hca_dtl.reporting.html import provenance, render_report
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,10 @@ PROTOCOLS = {"NSC": False, "NSCB": True}
 
 def _target(problem: str, protocol: str) -> str:
     return problem if protocol == "NSC" else f"{problem} NSCB"
+
+
+def _problem(target: str) -> str:
+    return target.removesuffix(" NSCB")
 
 
 def run_benchmark(
@@ -135,3 +142,47 @@ def summarise_benchmark(votes: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                      f"{100 * row.accuracy_mean:.1f}{sd} | {100 * row.ci95_low:.0f}–"
                      f"{100 * row.ci95_high:.0f} | {p} |")
     return summary, "\n".join(lines) + "\n"
+
+
+def make_benchmark_figures(
+    manifest: dict[str, Any],
+    votes: pd.DataFrame,
+    pset1_classes: list[str],
+    pset2_classes: list[str],
+    all12_classes: list[str],
+) -> tuple[go.Figure, go.Figure]:
+    """Accuracy per method and problem (mean ± SD over repetitions, chance = 1 / number of
+    MOAs) and the treatment confusion matrices of every method (summed over repetitions), both
+    protocols."""
+    classes = {"Pset1": pset1_classes, "Pset2": pset2_classes, "all12": all12_classes}
+    by_target = {t: classes[_problem(t)] for t in dict.fromkeys(votes["target"].astype(str))}
+    confusions = pd.concat([confusion_matrices(votes[votes["target"].astype(str) == t], c)
+                            for t, c in by_target.items()], ignore_index=True)
+    label = manifest["description"]
+    return (accuracy_comparison(accuracies(votes, None),
+                                "Benchmark — treatment accuracy, leave one compound out",
+                                source_label=label,
+                                chance={t: 1.0 / len(c) for t, c in by_target.items()}),
+            confusion_heatmaps(confusions, by_target, source_label=label))
+
+
+def make_benchmark_report(
+    manifest: dict[str, Any],
+    summary: pd.DataFrame,
+    accuracy_figure: go.Figure,
+    confusion_figure: go.Figure,
+    saa: dict[str, Any],
+    params: dict[str, Any],
+) -> str:
+    """One self-contained HTML page: the data source first, then the summary table and figures."""
+    table = summary.assign(**{c: 100.0 * summary[c] for c in
+                              ("accuracy_mean", "accuracy_sd", "ci95_low", "ci95_high")})
+    return render_report(
+        title="Benchmark — every method under NSC and NSCB (treatment accuracy, %)",
+        data_source=manifest,
+        sections=[("Summary (accuracy in %; p: paired t-test against BL over repetitions)", table),
+                  ("Accuracy per method and problem", accuracy_figure),
+                  ("Confusion matrices (treatments, summed over repetitions)", confusion_figure)],
+        provenance=provenance({"saa": saa, "benchmark": params},
+                              seeds={"saa": saa.get("seed"), "benchmark": params.get("seed")}),
+    )
