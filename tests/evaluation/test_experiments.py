@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from hca_dtl.data.schema import feature_columns
-from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment, train_source_model
+from hca_dtl.evaluation.experiments import (experiment_keys, fold_sources, fold_transfer_init,
+                                            run_saa_experiment, train_source_model)
 from hca_dtl.evaluation.loocv import leave_one_compound_out, train_valid_split
 from hca_dtl.evaluation.voting import majority_vote
 from hca_dtl.model import SAAConfig, transfer_setting
@@ -62,14 +63,15 @@ def test_a_repetition_does_not_depend_on_how_many_run(cells, classes) -> None:
 
 def test_a_pretrained_transfer_setting_pretrains_only_what_it_does_not_transfer(cells, classes) -> None:
     features = feature_columns(cells.columns)
-    source = train_source_model(cells, classes, features, train_valid_split(cells, seed=3),
+    other = cells.assign(Metadata_Compound="src_" + cells["Metadata_Compound"])  # a source problem
+    source = train_source_model(other, classes, features, train_valid_split(other, seed=3),
                                 CONFIG, {})
     plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
     results = {}
     for setting in (transfer_setting("[011]"), transfer_setting({"mask": "[011]", "pretrain": True})):
         keys = experiment_keys("DTL", "toy", setting=setting, source="src")
         results[setting.pretrain] = run_saa_experiment(cells, classes, features, plan, CONFIG, keys,
-                                                       setting=setting, source_model=source)
+                                                       setting=setting, source_models=[source])
     paper, pretrained = results[False][1], results[True][1]
     assert paper["mask"].tolist() == ["[011]"] and paper["pretrain_seconds"].sum() == 0
     assert pretrained["mask"].tolist() == ["[011] pretrained"]
@@ -78,3 +80,34 @@ def test_a_pretrained_transfer_setting_pretrains_only_what_it_does_not_transfer(
     assert not np.allclose(results[False][0]["probability"], results[True][0]["probability"])
     with pytest.raises(ValueError, match="no source model"):
         run_saa_experiment(cells, classes, features, plan, CONFIG, keys, setting=setting)
+
+
+def test_each_fold_starts_from_a_source_that_never_saw_its_compound(cells, classes) -> None:
+    features = feature_columns(cells.columns)
+    halves = [["a1", "b1", "c1"], ["a2", "b2", "b3", "c2"]]
+    sources = []
+    for half in halves:
+        part = cells[cells["Metadata_Compound"].isin(half)].reset_index(drop=True)
+        sources.append(train_source_model(part, classes, features,
+                                          train_valid_split(part, seed=3), CONFIG, {}))
+    assert [s.metadata["compounds"] for s in sources] == [sorted(h) for h in halves]
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
+    choice = fold_sources(plan, sources)
+    assert [halves[1 - c] for c in choice] == [h for c in plan.compounds for h in halves
+                                               if c in h]
+    setting = transfer_setting({"mask": "[011]", "pretrain": True})
+    init = fold_transfer_init(plan, setting, sources, classes, members=2)
+    assert init[0] is None and init[1][0].shape == (2 * plan.n_folds, 8, 8)
+    for column, source in enumerate(np.tile(choice, 2)):
+        np.testing.assert_array_equal(init[1][0][column], np.asarray(sources[source].encoders[1].kernel))
+    predictions, runs = run_saa_experiment(cells, classes, features, plan, CONFIG,
+                                           experiment_keys("DTL", "toy", setting=setting,
+                                                           source="halves"),
+                                           setting=setting, source_models=sources, members=2)
+    assert len(predictions) == len(cells) and runs["source"].tolist() == ["halves"]
+    # A source trained on a held-out compound is never used; with no other, nothing runs.
+    with pytest.raises(ValueError, match="held-out compound 'a1'"):
+        fold_sources(plan, sources[:1])
+    with pytest.raises(ValueError, match="does not list the compounds"):
+        fold_sources(plan, [sources[0].__class__.from_config(
+            {**sources[0].get_config(), "metadata": {}})])

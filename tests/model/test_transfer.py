@@ -105,3 +105,34 @@ def test_transfer_setting_reads_conf_entries():
                          ({"mask": "[00000011]", "pretrain": "yes"}, "pretrain must be true or false")):
         with pytest.raises(ValueError, match=message):
             transfer_setting(bad)
+
+
+def test_logistic_layer_goes_to_the_same_moas_of_a_larger_problem(source):
+    model, config = source
+    named = model.__class__.from_config({**model.get_config(),
+                                         "metadata": {"classes": ["a", "b", "c"]}})
+    named.set_weights(model.get_weights())
+    kernel, bias = (np.asarray(v) for v in (model.logistic.kernel, model.logistic.bias))
+    # The 12-class problem from a Pset model: source MOAs copied by name, the others start at 0.
+    init = transfer_init(named, "[011]", target_classes=["x", "c", "a", "y", "b"])
+    assert init[0] is None and init[1] is not None
+    np.testing.assert_array_equal(init[2][0][:, [2, 4, 1]], kernel)
+    np.testing.assert_array_equal(init[2][1][[2, 4, 1]], bias)
+    assert not init[2][0][:, [0, 3]].any() and not init[2][1][[0, 3]].any()
+    initial_weights(6, 5, 1, config, init)  # fits a 5-class target
+    # Pset2 → Pset1 share no MOA: by position, as the paper.
+    np.testing.assert_array_equal(transfer_init(named, "[001]", target_classes=["p", "q", "r"])[2][0],
+                                  kernel)
+
+
+def test_folds_may_start_from_different_source_layers(source):
+    model, config = source
+    layer = transfer_init(model, "[100]")[0]
+    other = [a + 1.0 for a in layer]
+    init = [[np.stack([layer[j], other[j], layer[j]]) for j in range(3)], None, None]
+    start = initial_weights(6, 3, 3, config, init)
+    for fold, expected in enumerate((layer, other, layer)):
+        np.testing.assert_array_equal(start.kernels[0][fold], expected[0])
+        np.testing.assert_array_equal(start.decoder_biases[0][fold], expected[2])
+    with pytest.raises(ValueError, match=r"hidden layer 1 has weight shapes \[\(3, 6, 12\)"):
+        initial_weights(6, 3, 2, config, init)  # 3 per-fold copies for 2 folds

@@ -1,5 +1,6 @@
 """A reduced real-data benchmark (issue: real BBBC021 well profiles) through a Kedro session:
-one repetition on the 12-class problem, every method, accuracy far above chance (1/12)."""
+one repetition on the 12-class problem, every method (transfer settings included), accuracy far
+above chance (1/12)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,13 @@ def test_reduced_wells_benchmark(project_copy: Path, shared_data: Path) -> None:
     nscb = summary[summary["target"] == "all12 NSCB"].set_index("method")
     # Treatments of MOAs imaged only in the held-out compound's weeks cannot be scored.
     assert nscb.loc["NSCB 1-NN", "n_treatments"] < 103
-    assert {"MLP", "BL"} <= set(nsc.index)
+    assert {"MLP", "BL", "DTL_1+PT"} <= set(nsc.index)
+    votes = pd.read_parquet(project_copy / "data" / "bbbc021_wells" / "07_model_output"
+                            / "benchmark_votes.parquet")
+    # On 12 classes each fold transfers from the Pset model that never saw its compound.
+    transferred = votes[(votes["approach"] == "DTL_1+PT") & (votes["target"] == "all12")]
+    assert set(transferred["source"]) == {"Pset1|Pset2"}
+    assert transferred["Metadata_Treatment"].nunique() == 103
 
     report = (reporting / "benchmark_report.html").read_text()
     assert "REAL data" in report and "SYNTHETIC" not in report

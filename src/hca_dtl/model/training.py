@@ -42,7 +42,8 @@ def train_folds(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int,
         n_classes: Classes C.
         config: Network and optimisation settings.
         init: None (all random) or K + 1 entries (hidden layers 1..K, logistic layer), each None
-            or the source layer's weights (see ``transfer_init``); every fold starts from them.
+            or the source layer's weights (see ``transfer_init``), shared by every fold or with a
+            leading fold axis (F, ...) where folds start from different source models.
         pretrain: Greedily pretrain the layers whose ``init`` is None (BL: True; the paper's
             transfer settings: False).
         engine: ``batched`` (all folds as one model) or ``sequential`` (one Keras model per fold).

@@ -4,7 +4,10 @@ A transfer mask has one digit per hidden layer (1..K, left to right) and a last 
 logistic layer: 1 = copy the source model's weights, 0 = random (and, in the paper's settings,
 not pretrained). ``[00000011]`` copies hidden layer 7 and the logistic layer; ``[11111111]``
 everything; ``[00000000]`` is the baseline without pretraining. The target's min–max scaler is
-never transferred: each target fold fits its own on its TRAIN cells.
+never transferred: each target fold fits its own on its TRAIN cells. Where the target's MOAs
+include every MOA of the source (the 12-class problem from a Pset's model), the logistic layer is
+copied MOA by MOA and the target's other MOAs start as an untransferred logistic layer does (0);
+otherwise it is copied by position, as the paper does between Pset2 and Pset1, which share no MOA.
 
 A *setting* (``transfer_setting``) is a mask plus whether the untransferred layers are greedily
 pretrained on the target fold's TRAIN cells before fine-tuning.
@@ -13,6 +16,7 @@ pretrained on the target fold's TRAIN cells before fine-tuning.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,12 +93,17 @@ def transfer_setting(value: str | dict[str, Any] | None) -> TransferSetting:
     return TransferSetting(str(value["mask"]), value.get("pretrain", False))
 
 
-def transfer_init(source_model: keras.Model, mask: str | tuple[bool, ...]) -> list[LayerInit]:
+def transfer_init(source_model: keras.Model, mask: str | tuple[bool, ...],
+                  target_classes: Sequence[str] | None = None) -> list[LayerInit]:
     """The ``init`` list for ``train_folds``: the source's layer weights where the mask is 1.
 
     Args:
-        source_model: A trained ``SAAClassifier`` (``encoders``, ``logistic``).
+        source_model: A trained ``SAAClassifier`` (``encoders``, ``logistic``; its
+            ``metadata["classes"]`` names the MOA of each output).
         mask: A mask string or the tuple from ``parse_transfer_mask``.
+        target_classes: The target's MOA names (C_target). If they include every source MOA, a
+            transferred logistic layer is copied by name into a (units, C_target) kernel whose
+            other columns (and biases) are 0; otherwise, or when None, by position.
 
     Returns:
         K + 1 entries: None, or [kernel (d_in, units), bias (units,), decoder_bias (d_in,)] for a
@@ -109,5 +118,14 @@ def transfer_init(source_model: keras.Model, mask: str | tuple[bool, ...]) -> li
                          f"{n_hidden} hidden layers + the logistic layer")
     layers = [*((e.kernel, e.bias, e.decoder_bias) for e in source_model.encoders),
               (source_model.logistic.kernel, source_model.logistic.bias)]
-    return [[np.array(ops.convert_to_numpy(v), dtype=np.float32) for v in variables] if bit else None
+    init = [[np.array(ops.convert_to_numpy(v), dtype=np.float32) for v in variables] if bit else None
             for bit, variables in zip(bits, layers)]
+    source_classes = list(getattr(source_model, "metadata", {}).get("classes", []))
+    if init[-1] is not None and target_classes is not None and source_classes and (
+            set(source_classes) <= set(target_classes)):
+        kernel, bias = init[-1]
+        columns = [list(target_classes).index(name) for name in source_classes]
+        init[-1] = [np.zeros((kernel.shape[0], len(target_classes)), np.float32),
+                    np.zeros(len(target_classes), np.float32)]
+        init[-1][0][:, columns], init[-1][1][columns] = kernel, bias
+    return init

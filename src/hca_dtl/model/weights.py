@@ -100,6 +100,8 @@ def initial_weights(n_features: int, n_classes: int, n_folds: int, config: SAACo
     layer 0 (as the tutorial). Fold f draws from ``streams.init_rng(seed, keys[f])`` (``keys``:
     (F, k) network keys, default (f,)), every layer whether transferred or not, so a fresh layer
     does not depend on the mask. The scaler is the identity until fitted on each fold's TRAIN cells.
+    A transferred layer's arrays are shared by every fold, or carry a leading fold axis (F, ...)
+    when folds start from different source models.
 
     Raises:
         ValueError: ``init`` has the wrong length, or a transferred layer's shape differs from the
@@ -113,25 +115,30 @@ def initial_weights(n_features: int, n_classes: int, n_folds: int, config: SAACo
                          f"({n_hidden} hidden layers + the logistic layer)")
     expected = [[(sizes[k], sizes[k + 1]), (sizes[k + 1],), (sizes[k],)] for k in range(n_hidden)]
     expected.append([(sizes[-1], n_classes), (n_classes,)])
+    per_fold = [False] * (n_hidden + 1)
     for k, (entry, shapes) in enumerate(zip(init, expected)):
         if entry is None:
             continue
         got = [tuple(np.shape(a)) for a in entry]
-        if got != [tuple(s) for s in shapes]:
+        per_fold[k] = got == [(n_folds, *s) for s in shapes]
+        if got != [tuple(s) for s in shapes] and not per_fold[k]:
             name = "logistic layer" if k == n_hidden else f"hidden layer {k + 1}"
             raise ValueError(f"Transferred {name} has weight shapes {got}; the target network "
                              f"needs {shapes}")
+
+    def copied(k: int, fold: int) -> list[np.ndarray]:
+        return [np.asarray(a[fold] if per_fold[k] else a, np.float32) for a in init[k]]
+
     folds = []
-    for key in checked_keys(keys, n_folds):
+    for fold, key in enumerate(checked_keys(keys, n_folds)):
         rng = init_rng(config.seed, key)
         arrays: list[np.ndarray] = [np.zeros(n_features, np.float32), np.ones(n_features, np.float32)]
         for k in range(n_hidden):
             limit = tied_init_limit(sizes[k], sizes[k + 1])
             fresh = [rng.uniform(-limit, limit, (sizes[k], sizes[k + 1])).astype(np.float32),
                      np.zeros(sizes[k + 1], np.float32), np.zeros(sizes[k], np.float32)]
-            arrays += [np.asarray(a, np.float32) for a in init[k]] if init[k] is not None else fresh
-        logistic = init[n_hidden]
-        arrays += ([np.asarray(a, np.float32) for a in logistic] if logistic is not None else
+            arrays += copied(k, fold) if init[k] is not None else fresh
+        arrays += (copied(n_hidden, fold) if init[n_hidden] is not None else
                    [np.zeros((sizes[-1], n_classes), np.float32), np.zeros(n_classes, np.float32)])
         folds.append(arrays)
     return FoldWeights.stack(folds)

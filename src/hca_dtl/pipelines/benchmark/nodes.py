@@ -51,24 +51,27 @@ def run_benchmark(
 
     Under NSCB a fold whose held-out MOA has no training cell left (the MOA was imaged only in
     the compound's weeks) cannot be scored: its treatments are excluded, and counted in the
-    summary. Transfer settings reuse the other problem's source model, which was trained on all
-    of its own cells (other compounds and MOAs, possibly from the held-out compound's weeks).
+    summary. Transfer settings start each fold from the source model that was not trained on its
+    held-out compound (``fold_sources``): the other Pset's, trained on all of its own cells
+    (other compounds, possibly from the held-out compound's weeks). On the 12-class problem that
+    is the Pset2 model for a Pset1 compound and vice versa, its logistic layer copied MOA by MOA.
 
     Returns:
         Treatment votes and runs (timings) of every experiment; the ``target`` column carries the
         problem and, for NSCB, the protocol (``"Pset1 NSCB"``).
     """
     problems = {
-        "Pset1": (pset1_cells, pset1_classes, pset2_source_model, "Pset2"),
-        "Pset2": (pset2_cells, pset2_classes, pset1_source_model, "Pset1"),
-        "all12": (all12_cells, all12_classes, None, ""),
+        "Pset1": (pset1_cells, pset1_classes, "Pset2"),
+        "Pset2": (pset2_cells, pset2_classes, "Pset1"),
+        "all12": (all12_cells, all12_classes, "Pset1|Pset2"),
     }
+    source_models = [pset1_source_model, pset2_source_model]
     config = SAAConfig.from_dict(saa)
     votes, runs = [], []
     for protocol in params["protocols"]:
         hold_out_batch = PROTOCOLS[protocol]
         for problem in params["problems"]:
-            cells, classes, source_model, source = problems[problem]
+            cells, classes, source = problems[problem]
             target = _target(problem, protocol)
             plan = leave_one_compound_out(
                 cells, n_repetitions=params["n_repetitions"],
@@ -97,12 +100,10 @@ def run_benchmark(
                 runs.append(run)
             for approach, value in params["saa_settings"].items():
                 setting = transfer_setting(value)
-                if setting.transfers and source_model is None:
-                    continue  # no source problem to transfer from (all12)
                 predictions, run = run_saa_experiment(
                     cells, classes, features, plan, config,
                     experiment_keys(approach, target, setting=setting, source=source),
-                    setting=setting, source_model=source_model,
+                    setting=setting, source_models=source_models,
                     members=params.get("saa_members", 1))
                 votes.append(scored(predictions))
                 runs.append(run)

@@ -84,7 +84,7 @@ def run_transfer_experiments(
             cell_predictions, run = run_saa_experiment(
                 cells, classes, features, plan, config,
                 experiment_keys(approach, target, setting=setting, source=source),
-                setting=setting, source_model=source_model, engine=params["engine"],
+                setting=setting, source_models=[source_model], engine=params["engine"],
             )
             predictions.append(cell_predictions)
             runs.append(run)
