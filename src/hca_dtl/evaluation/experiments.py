@@ -79,12 +79,13 @@ def fold_transfer_init(plan: FoldPlan, setting: TransferSetting,
     choice = fold_sources(plan, source_models)
     inits = {i: transfer_init(source_models[i], setting.mask, target_classes=classes)
              for i in np.unique(choice)}
+    first = inits[choice[0]]
     if len(inits) == 1:
-        return next(iter(inits.values()))
-    columns = np.tile(choice, members)
+        return first
+    networks = np.tile(choice, members)
     return [None if entry is None else
-            [np.stack([inits[i][k][j] for i in columns]) for j in range(len(entry))]
-            for k, entry in enumerate(next(iter(inits.values())))]
+            [np.stack([inits[i][k][j] for i in networks]) for j in range(len(entry))]
+            for k, entry in enumerate(first)]
 
 
 def run_saa_experiment(
