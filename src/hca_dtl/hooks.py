@@ -1,10 +1,32 @@
-"""Project hooks: a clear message when a pipeline is run before the data it needs exist."""
+"""Project hooks: the grid is read through the run's config loader, and a clear message when a
+pipeline is run before the data it needs exist."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
+
+
+class GridConfigHooks:
+    """Hands the session's config loader to the registry (``hca_dtl.pipelines.grid``) before
+    Kedro first asks for the pipelines, so that ``--env`` and ``--params`` shape the grid; a
+    session with other parameters than the last one makes Kedro load the pipelines anew."""
+
+    def __init__(self) -> None:
+        self._parameters: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from kedro.framework.project import pipelines
+
+        from hca_dtl.pipelines import grid
+
+        grid.use_config_loader(context.config_loader)
+        parameters = context.config_loader["parameters"]
+        if parameters != self._parameters:
+            self._parameters = parameters
+            pipelines.configure(pipelines._pipelines_module)  # forget pipelines built for other parameters
 
 
 class MissingInputsError(RuntimeError):
@@ -41,7 +63,7 @@ class CheckInputsHooks:
             name: sorted(
                 pipe_name
                 for pipe_name, pipe in registered.items()
-                if pipe_name != "__default__" and name in pipe.all_outputs()
+                if pipe_name not in ("__default__", *ALIASES) and name in pipe.all_outputs()
             )
             for name in missing
         }
@@ -53,3 +75,6 @@ class CheckInputsHooks:
             + (f"Run first: kedro run --pipelines={','.join(first)}  "
                "(or `kedro run` for everything)." if first else "")
         )
+
+
+ALIASES = ("pretraining", "evaluation")

@@ -30,3 +30,8 @@ def split_problems(cells: pd.DataFrame, params: dict[str, Any]) -> tuple:
         *problems["all12"],
         summary,
     )
+
+
+def problem_classes(pset1: list[str], pset2: list[str], all12: list[str]) -> dict[str, list[str]]:
+    """Class lists by problem name, as used in the experiment keys' ``target``."""
+    return {"Pset1": pset1, "Pset2": pset2, "all12": all12}
