@@ -18,6 +18,7 @@ from hca_dtl.evaluation.loocv import FoldPlan
 EXPERIMENT_KEYS = ("experiment", "approach", "mask", "source", "target")
 PREDICTED = "predicted"
 PROBABILITY = "probability"
+OUT_OF_RANGE = "out_of_range"  # predictions of new exports: beyond the training range
 
 
 def require_columns(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:

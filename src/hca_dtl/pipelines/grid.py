@@ -273,3 +273,26 @@ def _check_unique(units: list[Unit]) -> None:
             raise ValueError(f"Two methods of the {unit.grid} grid, {other.method.name!r} and "
                              f"{unit.method.name!r}, give the same unit name {unit.namespace!r}; "
                              "rename one")
+
+
+def check_output_layers(classes: Mapping[str, list[str]], params: Mapping[str, Any]) -> None:
+    """Before any training: every setting of the ``transfer`` and ``benchmark`` grids that
+    transfers the output layer from the other Pset must find a layout for it — the same MOAs by
+    name where one problem's MOAs include the other's, else by position, which needs as many MOAs.
+
+    Raises:
+        ValueError: Naming the setting and both problems' MOA counts.
+    """
+    settings = {**((params.get("transfer") or {}).get("settings") or {}),
+                **((params.get("benchmark") or {}).get("settings") or {})}
+    one, two = classes["Pset1"], classes["Pset2"]
+    nested = set(one) <= set(two) or set(two) <= set(one)
+    for name, value in settings.items():
+        setting = transfer_setting(value, name)
+        if setting.mask.strip("[]").endswith("1") and setting.source == "other" and (
+                not nested and len(one) != len(two)):
+            raise ValueError(
+                f"Setting {name!r} ({setting.mask}) transfers the output layer between Pset1 "
+                f"({len(one)} MOAs) and Pset2 ({len(two)} MOAs), which share no MOA: copied by "
+                "position it needs as many MOAs in both. Choose psets that split the MOAs evenly, "
+                "or a mask ending in 0.")

@@ -114,7 +114,7 @@ def unit_node(unit: Unit) -> Node:
         inputs["learner"] = f"params:{unit.method.setting.learner}"
     inputs.update({f"source_{i}": bank.dataset for i, bank in enumerate(unit.banks)})
     return Node(
-        functools.partial(run_grid_unit, unit=unit),
+        named(run_grid_unit, "run_grid_unit", unit=unit),
         inputs,
         [f"{unit.namespace}.{table}" for table in RESULT_TABLES],
         name="run_unit",
@@ -153,9 +153,16 @@ def collect_node(grid: str, units: list[Unit]) -> Node:
                 name="collect_units", namespace=grid)
 
 
+def named(function: Any, name: str, **bound: Any) -> functools.partial:
+    """``function`` with ``bound`` keyword arguments, named for Kedro's logs and kedro-viz."""
+    bound_function = functools.partial(function, **bound)
+    bound_function.__name__ = name
+    return bound_function
+
+
 def plan_nodes(plans: list[tuple[str, str]]) -> list[Node]:
     """The fold plan of each (problem, protocol): ``<problem>_<protocol>_fold_plan``."""
-    return [Node(functools.partial(plan_folds, protocol=protocol),
+    return [Node(named(plan_folds, "plan_folds", protocol=protocol),
                  [f"{slug(problem)}_cells", "params:loocv"],
                  f"{slug(problem)}_{slug(protocol)}_fold_plan",
                  name=f"plan_{slug(problem)}_{slug(protocol)}_folds_node")
@@ -164,7 +171,7 @@ def plan_nodes(plans: list[tuple[str, str]]) -> list[Node]:
 
 def bank_nodes(banks: list[Bank]) -> list[Node]:
     """The node of each source bank, in its namespace, tagged ``unit`` (distributable)."""
-    return [Node(functools.partial(train_bank, bank=bank),
+    return [Node(named(train_bank, "train_bank", bank=bank),
                  {"source_cells": f"{slug(bank.source_problem)}_cells",
                   "source_classes": f"{slug(bank.source_problem)}_classes",
                   "target_cells": f"{slug(bank.target)}_cells",

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=split_problems,
-                inputs=["cells", "params:psets"],
+                inputs=["cells", "params:psets", "params:transfer", "params:benchmark"],
                 outputs=[
                     "pset1_cells", "pset1_classes",
                     "pset2_cells", "pset2_classes",
