@@ -168,3 +168,20 @@ def test_scrambling_a_held_out_compound_leaves_its_transferred_fold_unchanged(ce
     seen = next(f for f in range(plan.n_folds) if (plan.roles[held_out, f] == ROLE_TRAIN).any())
     assert not np.array_equal(trained[0].probabilities[~held_out, seen],
                               trained[1].probabilities[~held_out, seen])
+
+
+def test_a_collapsed_network_is_counted_and_logged(cells, classes, caplog) -> None:
+    # A learning rate of ~0 leaves the zero-initialised output layer: every fold predicts one
+    # class for all its cells, which leave-one-compound-out scores as (near) 0.
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
+    frozen = {**SAA, "finetune_learning_rate": 1e-9, "pretrain_epochs": 0, "finetune_max_epochs": 1}
+    with caplog.at_level("WARNING", logger="hca_dtl.evaluation.harness"):
+        result = run_unit(cells, classes, feature_columns(cells.columns), plan,
+                          Method("X", "network"), experiment_keys("X", "toy"),
+                          loocv=LOOCVConfig(), normalizers=RAW, learner_params={"saa": frozen})
+    assert result.runs["n_collapsed_folds"].tolist() == [plan.n_folds]
+    assert "collapsed" in caplog.text and "at or below chance" in caplog.text
+    from hca_dtl.reporting.tables import run_warnings
+    warnings = run_warnings(result.runs, result.accuracies, {"toy": 1 / 3})
+    assert {"7 of 7 folds collapsed to one class"} <= set(warnings["warning"])
+    assert warnings["warning"].str.contains("at or below chance").any()
