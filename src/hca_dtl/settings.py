@@ -1,8 +1,9 @@
 """Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
-from hca_dtl.hooks import CheckInputsHooks
+from hca_dtl.hooks import CheckInputsHooks, RunLockHooks
 
-HOOKS = (CheckInputsHooks(),)
+# RunLockHooks takes the data root's lock around every other hook: a second run fails first.
+HOOKS = (RunLockHooks(), CheckInputsHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
