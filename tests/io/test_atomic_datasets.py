@@ -113,7 +113,7 @@ def test_kill_9_during_save_leaves_a_temporary_that_the_next_run_sweeps(tmp_path
     process = subprocess.run([sys.executable, "-c", killed], capture_output=True, text=True)
     assert process.returncode == -9, process.stderr
 
-    temporaries = [p for p in tmp_path.rglob(".*.tmp.parquet")]
+    temporaries = list(tmp_path.rglob(".*.tmp.parquet"))
     assert [p.parent.name for p in temporaries] == [V2]
     assert not (filepath / V2 / "cells.parquet").exists()
     latest = ParquetDataset(filepath=str(filepath), version=Version(None, None))
