@@ -1,5 +1,5 @@
-"""Project hooks: one run at a time per data root, and a clear message when a pipeline's inputs
-are missing or unreadable."""
+"""Project hooks: one run at a time per data root, the grid read through the run's config loader,
+and a clear message when a pipeline's inputs are missing or unreadable."""
 
 from __future__ import annotations
 
@@ -72,6 +72,30 @@ class RunLockHooks:
             self._lock = None
 
 
+ALIASES = ("pretraining", "evaluation")  # former pipeline names (hca_dtl.pipeline_registry)
+
+
+class GridConfigHooks:
+    """Hands the session's config loader to the registry (``hca_dtl.pipelines.grid``) before
+    Kedro first asks for the pipelines, so that ``--env`` and ``--params`` shape the grid; a
+    session with other parameters than the last one makes Kedro load the pipelines anew."""
+
+    def __init__(self) -> None:
+        self._parameters: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from kedro.framework.project import pipelines
+
+        from hca_dtl.pipelines import grid
+
+        grid.use_config_loader(context.config_loader)
+        parameters = context.config_loader["parameters"]
+        if parameters != self._parameters:
+            self._parameters = parameters
+            pipelines.configure(pipelines._pipelines_module)  # forget pipelines built for other parameters
+
+
 class MissingInputsError(RuntimeError):
     """A pipeline's input datasets do not exist yet, or their files cannot be read."""
 
@@ -113,7 +137,8 @@ class CheckInputsHooks:
             name: sorted(
                 pipe_name
                 for pipe_name, pipe in registered.items()
-                if pipe_name != "__default__" and name in pipe.all_outputs()
+                if pipe_name not in ("__default__", *ALIASES) and "." not in pipe_name
+                and name in pipe.all_outputs()
             )
             for name in missing
         }
@@ -130,3 +155,4 @@ class CheckInputsHooks:
                "(or `kedro run --only-missing-outputs` to redo whatever is missing or unreadable)."
                if first else "")
         )
+

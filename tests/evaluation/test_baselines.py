@@ -1,4 +1,5 @@
-"""Baselines under LOOCV: they learn, never see TEST cells, repeat; NSC / NSCB by hand."""
+"""Baselines under LOOCV (through the harness): they learn, never see TEST cells, repeat; their
+grids are chosen inside the folds; NSC / NSCB by hand."""
 
 from __future__ import annotations
 
@@ -7,16 +8,27 @@ import pandas as pd
 import pytest
 
 from hca_dtl.data.schema import BATCH, COMPOUND, LABEL, MOA, ROLE_TEST, ROLE_TRAIN, TREATMENT
-from hca_dtl.evaluation.baselines import DEFAULTS, fit_fold, nsc_nearest_neighbour, run_cell_baseline
+from hca_dtl.evaluation.baselines import fit_fold, nsc_nearest_neighbour
+from hca_dtl.evaluation.experiments import experiment_keys
+from hca_dtl.evaluation.harness import run_unit
 from hca_dtl.evaluation.loocv import leave_one_compound_out
+from hca_dtl.evaluation.protocol import LOOCVConfig, Method, baseline_options
 from hca_dtl.evaluation.results import EXPERIMENT_KEYS
-from hca_dtl.evaluation.voting import accuracies, majority_vote
+from hca_dtl.evaluation.selection import expand
 
 SMALL_GRIDS = {
-    "svm_linear": {"C": [0.01, 1.0], "epochs": 10},
-    "svm_rbf": {"C": [1, 100], "gamma": [0.01, 0.001], "train_fraction": 0.5, "min_train_cells": 0},
-    "logistic_regression": {"C": [0.1, 10.0]},
+    "svm_linear": {"C": {"candidates": [0.01, 1.0]}, "epochs": 10},
+    "svm_rbf": {"C": {"candidates": [1, 100]}, "gamma": {"candidates": [0.01, 0.001]},
+                "train_fraction": 0.5, "min_train_cells": 0},
+    "logistic_regression": {"C": {"candidates": [0.1, 10.0]}},
 }
+RAW = {"raw": lambda cells: cells}
+
+
+def run_baseline(name, cells, features, plan, classes, options, selection="validation_wells"):
+    method = Method(name, "baseline", options=options, baseline=name)
+    return run_unit(cells, classes, features, plan, method, experiment_keys(name, "toy"),
+                    loocv=LOOCVConfig(selection=selection, inner_folds=2), normalizers=RAW)
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +42,39 @@ def problem(cells_factory):
 @pytest.mark.parametrize("name", sorted(SMALL_GRIDS))
 def test_baseline_learns_and_repeats(problem, classes, name):
     cells, features, plan = problem
-    predictions, runs = run_cell_baseline(name, cells, features, plan, classes, SMALL_GRIDS[name],
-                                          progress=False)
-    table = accuracies(majority_vote(predictions), predictions)
+    result = run_baseline(name, cells, features, plan, classes, SMALL_GRIDS[name])
+    table, runs = result.accuracies, result.runs
     assert table["cell_accuracy"].iloc[0] > 0.6  # chance: 1/3
     assert table["treatment_accuracy"].iloc[0] > 0.8
-    assert len(predictions) == len(cells)  # each cell tested once
+    assert len(result.cell_predictions) == len(cells)  # each cell tested once
     assert list(runs.columns[:6]) == [*EXPERIMENT_KEYS, "repetition"]
     assert runs["n_compounds"].tolist() == [7] and runs["wall_seconds"].iloc[0] > 0
     assert sum(int(part.split(": ")[1].split()[0]) for part in runs["chosen"].iloc[0].split("; ")) == 7
-    again, _ = run_cell_baseline(name, cells, features, plan, classes, SMALL_GRIDS[name], progress=False)
-    pd.testing.assert_frame_equal(predictions, again)
+    # Every fold chose one grid point; the choice record names each candidate once per fold.
+    n_candidates = len(expand(SMALL_GRIDS[name]))
+    assert len(result.choices) == 7 * n_candidates and result.choices["chosen"].sum() == 7
+    again = run_baseline(name, cells, features, plan, classes, SMALL_GRIDS[name])
+    pd.testing.assert_frame_equal(result.cell_predictions, again.cell_predictions)
+
+
+def test_nested_choice_uses_inner_compounds_only(problem, classes):
+    # Under inner_compounds a fold judges C by treatment votes on its own training compounds:
+    # scrambling the held-out compound cannot change what fold 0 chose, nor its predictions.
+    cells, features, plan = problem
+    options = {"C": {"candidates": [0.001, 10.0]}}
+    clean = run_baseline("logistic_regression", cells, features, plan, classes, options,
+                         selection="inner_compounds")
+    held_out = plan.roles[:, 0] == ROLE_TEST
+    scrambled = cells.copy()
+    scrambled.loc[held_out, features] = 50.0
+    scrambled.loc[held_out, LABEL] = (cells.loc[held_out, LABEL] + 1) % 3
+    other = run_baseline("logistic_regression", scrambled, features, plan, classes, options,
+                         selection="inner_compounds")
+    first = clean.choices[clean.choices["fold"] == 0]
+    assert first["selection"].eq("inner_compounds").all()
+    pd.testing.assert_frame_equal(first, other.choices[other.choices["fold"] == 0])
+    # ... while a fold that trains on those cells may see different inner scores.
+    assert not clean.choices["score"].equals(other.choices["score"])
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_GRIDS))
@@ -50,7 +84,7 @@ def test_test_cells_never_used_in_fitting(problem, name):
     y = cells[LABEL].to_numpy()
     role = plan.roles[:, 0]
     test = role == ROLE_TEST
-    params = {**DEFAULTS[name], **SMALL_GRIDS[name]}
+    params = expand(baseline_options(name, SMALL_GRIDS[name]))[-1]
     clean = fit_fold(name, x, y, role, params, seed=0)
     x_bad, y_bad = x.copy(), y.copy()
     x_bad[test] = 1000.0
@@ -62,12 +96,13 @@ def test_test_cells_never_used_in_fitting(problem, name):
     np.testing.assert_allclose(clean.scale, x[train].std(axis=0), rtol=1e-5)
 
 
-def test_unknown_method_or_parameter(problem, classes):
-    cells, features, plan = problem
+def test_unknown_method_or_parameter():
     with pytest.raises(ValueError, match="Unknown baseline"):
-        run_cell_baseline("svm_poly", cells, features, plan, classes, {}, progress=False)
+        Method("svm_poly", "baseline", baseline="svm_poly")
     with pytest.raises(ValueError, match="gamma"):
-        run_cell_baseline("svm_linear", cells, features, plan, classes, {"gamma": [1]}, progress=False)
+        Method("svm_linear", "baseline", options={"gamma": {"candidates": [1]}}, baseline="svm_linear")
+    with pytest.raises(ValueError, match="candidates"):  # a grid is written as candidates
+        baseline_options("svm_linear", {"C": [0.1, 1.0]})
 
 
 def profiles() -> pd.DataFrame:

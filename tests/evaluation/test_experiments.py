@@ -1,113 +1,170 @@
-"""``run_saa_experiment``: every held-out cell predicted once per repetition, with the winning
-probability that breaks vote ties."""
+"""Network experiments through the harness: every held-out cell predicted once per repetition with
+the winning probability; members; keyed networks; transfer from source banks that never saw the
+held-out compound (nor, under NSCB, its batches)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from hca_dtl.data.schema import feature_columns
-from hca_dtl.evaluation.experiments import (experiment_keys, fold_sources, fold_transfer_init,
-                                            run_saa_experiment, train_source_model)
-from hca_dtl.evaluation.loocv import leave_one_compound_out, train_valid_split
-from hca_dtl.evaluation.voting import majority_vote
+from hca_dtl.data.schema import BATCH, COMPOUND, ROLE_TEST, ROLE_TRAIN, feature_columns
+from hca_dtl.evaluation.experiments import experiment_keys, train_network_folds
+from hca_dtl.evaluation.harness import run_unit
+from hca_dtl.evaluation.loocv import leave_one_compound_out
+from hca_dtl.evaluation.protocol import LOOCVConfig, Method
+from hca_dtl.evaluation.sources import fold_sources, fold_transfer_init, source_networks, train_source_bank
 from hca_dtl.model import SAAConfig, transfer_setting
+from hca_dtl.model.learners import learner
 
-CONFIG = SAAConfig(hidden_units=(8, 8), pretrain_learning_rate=0.05, pretrain_epochs=1,
-                   finetune_learning_rate=0.5, finetune_max_epochs=3, batch_size=16, seed=1)
+SAA = dict(hidden_units=[8, 8], pretrain_learning_rate=0.05, pretrain_epochs=1,
+           finetune_learning_rate=0.5, finetune_max_epochs=3, batch_size=16, seed=1)
+RAW = {"raw": lambda cells: cells}
+
+
+def run(cells, classes, plan, setting=None, *, members=1, sources=(), **loocv):
+    setting = transfer_setting(setting) if not hasattr(setting, "mask") else setting
+    keys = experiment_keys("X", "toy", setting=setting, source="src")
+    return run_unit(cells, classes, feature_columns(cells.columns), plan,
+                    Method("X", "network", setting=setting), keys,
+                    loocv=LOOCVConfig(members=members, **loocv), normalizers=RAW,
+                    learner_params={"saa": SAA}, sources=sources)
+
+
+def bank_of(source, target, classes, hold_out_batch):
+    return train_source_bank(source, classes, feature_columns(source.columns), target,
+                             learner=learner("saa"), config=SAAConfig(**SAA),
+                             hold_out_batch=hold_out_batch, validation_fraction=0.2, seed=3,
+                             metadata={"problem": "src"})
 
 
 def test_predictions_carry_the_winning_probability(cells, classes) -> None:
-    features = feature_columns(cells.columns)
     plan = leave_one_compound_out(cells, n_repetitions=2, seed=0)
-    predictions, runs = run_saa_experiment(cells, classes, features, plan, CONFIG,
-                                           experiment_keys("BL", "toy"))
+    result = run(cells, classes, plan)
+    predictions = result.cell_predictions
     assert len(predictions) == 2 * len(cells)  # each cell is TEST once per repetition
-    assert list(runs["repetition"]) == [0, 1]
+    assert list(result.runs["repetition"]) == [0, 1]
     probability = predictions["probability"].to_numpy()
-    # The predicted class's softmax output: at least 1/C (it is the largest), at most 1.
-    assert (probability >= 1 / len(classes) - 1e-6).all() and (probability <= 1 + 1e-6).all()
-    assert probability.std() > 0
-    votes = majority_vote(predictions)
-    assert len(votes) == 2 * cells["Metadata_Treatment"].nunique()
+    # The predicted class's probability is the largest of C that sum to 1: above 1/C unless all
+    # are equal — a network that learnt nothing would sit at exactly 1/C.
+    assert (probability > 1 / len(classes)).mean() > 0.9 and (probability <= 1 + 1e-6).all()
+    assert len(result.votes) == 2 * cells["Metadata_Treatment"].nunique()
+    assert result.choices["chosen"].all() and len(result.choices) == plan.n_folds  # one candidate
 
 
 def test_members_average_several_networks_per_fold(cells, classes) -> None:
-    features = feature_columns(cells.columns)
     plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
-    keys = experiment_keys("BL", "toy")
-    single, _ = run_saa_experiment(cells, classes, features, plan, CONFIG, keys)
-    again, _ = run_saa_experiment(cells, classes, features, plan, CONFIG, keys)
-    pooled, runs = run_saa_experiment(cells, classes, features, plan, CONFIG, keys, members=3)
-    np.testing.assert_array_equal(single["probability"], again["probability"])  # seeded
-    assert len(pooled) == len(single)  # still one prediction per test cell and repetition
-    assert not np.allclose(pooled["probability"], single["probability"])
-    assert runs["members"].tolist() == [3]
+    single, again = run(cells, classes, plan), run(cells, classes, plan)
+    pooled = run(cells, classes, plan, members=3)
+    np.testing.assert_array_equal(single.cell_predictions["probability"],
+                                  again.cell_predictions["probability"])  # seeded
+    assert len(pooled.cell_predictions) == len(single.cell_predictions)
+    assert not np.allclose(pooled.cell_predictions["probability"],
+                           single.cell_predictions["probability"])
+    assert pooled.runs["members"].tolist() == [3.0]
     with pytest.raises(ValueError, match="members"):
-        run_saa_experiment(cells, classes, features, plan, CONFIG, keys, members=0)
+        LOOCVConfig(members=0)
 
 
 def test_a_repetition_does_not_depend_on_how_many_run(cells, classes) -> None:
-    # Each network is keyed (member, repetition, compound): repetition 0 of a 2-repetition run is
-    # the 1-repetition run, network for network.
-    features = feature_columns(cells.columns)
-    keys = experiment_keys("BL", "toy")
-    runs = {}
-    for n in (1, 2):
-        plan = leave_one_compound_out(cells, n_repetitions=n, seed=0)
-        predictions, _ = run_saa_experiment(cells, classes, features, plan, CONFIG, keys, members=2)
-        runs[n] = predictions[predictions["repetition"] == 0].reset_index(drop=True)
-    np.testing.assert_allclose(runs[2]["probability"], runs[1]["probability"], rtol=1e-5)
-    assert runs[2]["predicted"].tolist() == runs[1]["predicted"].tolist()
+    # Each network is keyed (member, repetition, compound): repetition 1 of a two-repetition unit
+    # is the one-repetition unit of block (1,), network for network — a grid split into units
+    # gives the same votes as run whole.
+    plan = leave_one_compound_out(cells, n_repetitions=2, seed=0)
+    whole = run(cells, classes, plan, members=2)
+    alone = run(cells, classes, plan.repetition_block([1]), members=2)
+    part = whole.cell_predictions[whole.cell_predictions["repetition"] == 1].reset_index(drop=True)
+    np.testing.assert_allclose(part["probability"], alone.cell_predictions["probability"], rtol=1e-5)
+    pd.testing.assert_frame_equal(whole.votes[whole.votes["repetition"] == 1].reset_index(drop=True),
+                                  alone.votes)
+    assert alone.cell_predictions["fold"].min() == 7  # folds keep their numbers
 
 
 def test_a_pretrained_transfer_setting_pretrains_only_what_it_does_not_transfer(cells, classes) -> None:
-    features = feature_columns(cells.columns)
     other = cells.assign(Metadata_Compound="src_" + cells["Metadata_Compound"])  # a source problem
-    source = train_source_model(other, classes, features, train_valid_split(other, seed=3),
-                                CONFIG, {})
+    bank = bank_of(other, cells, classes, hold_out_batch=False)
+    assert len(bank.networks) == 1  # nothing of the target's compounds to exclude from it
     plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
-    results = {}
-    for setting in (transfer_setting("[011]"), transfer_setting({"mask": "[011]", "pretrain": True})):
-        keys = experiment_keys("DTL", "toy", setting=setting, source="src")
-        results[setting.pretrain] = run_saa_experiment(cells, classes, features, plan, CONFIG, keys,
-                                                       setting=setting, source_models=[source])
-    paper, pretrained = results[False][1], results[True][1]
-    assert paper["mask"].tolist() == ["[011]"] and paper["pretrain_seconds"].sum() == 0
-    assert pretrained["mask"].tolist() == ["[011] pretrained"]
-    assert pretrained["pretrain_seconds"].sum() > 0 and pretrained["source"].tolist() == ["src"]
+    paper = run(cells, classes, plan, "[011]", sources=[bank])
+    pretrained = run(cells, classes, plan, {"mask": "[011]", "pretrain": True}, sources=[bank])
+    assert paper.runs["mask"].tolist() == ["[011]"] and paper.runs["pretrain_seconds"].sum() == 0
+    assert pretrained.runs["mask"].tolist() == ["[011] pretrained"]
+    assert pretrained.runs["pretrain_seconds"].sum() > 0 and pretrained.runs["source"].tolist() == ["src"]
     # Pretraining layer 1 changes where fine-tuning starts, hence the predictions.
-    assert not np.allclose(results[False][0]["probability"], results[True][0]["probability"])
+    assert not np.allclose(paper.cell_predictions["probability"],
+                           pretrained.cell_predictions["probability"])
     with pytest.raises(ValueError, match="no source model"):
-        run_saa_experiment(cells, classes, features, plan, CONFIG, keys, setting=setting)
+        run(cells, classes, plan, "[011]")
 
 
 def test_each_fold_starts_from_a_source_that_never_saw_its_compound(cells, classes) -> None:
-    features = feature_columns(cells.columns)
     halves = [["a1", "b1", "c1"], ["a2", "b2", "b3", "c2"]]
-    sources = []
-    for half in halves:
-        part = cells[cells["Metadata_Compound"].isin(half)].reset_index(drop=True)
-        sources.append(train_source_model(part, classes, features,
-                                          train_valid_split(part, seed=3), CONFIG, {}))
-    assert [s.metadata["compounds"] for s in sources] == [sorted(h) for h in halves]
+    sources = [bank_of(cells[cells[COMPOUND].isin(h)].reset_index(drop=True),
+                       cells.iloc[:0], classes, hold_out_batch=False) for h in halves]
+    networks = source_networks(sources)
+    assert [n.metadata["compounds"] for n in networks] == [sorted(h) for h in halves]
     plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
-    choice = fold_sources(plan, sources)
-    assert [halves[1 - c] for c in choice] == [h for c in plan.compounds for h in halves
-                                               if c in h]
+    choice = fold_sources(plan, networks)
+    assert [halves[1 - c] for c in choice] == [h for c in plan.compounds for h in halves if c in h]
     setting = transfer_setting({"mask": "[011]", "pretrain": True})
-    init = fold_transfer_init(plan, setting, sources, classes, members=2)
+    init = fold_transfer_init(choice, networks, setting, classes, learner("saa"), members=2)
     assert init[0] is None and init[1][0].shape == (2 * plan.n_folds, 8, 8)
     for column, source in enumerate(np.tile(choice, 2)):
-        np.testing.assert_array_equal(init[1][0][column], np.asarray(sources[source].encoders[1].kernel))
-    predictions, runs = run_saa_experiment(cells, classes, features, plan, CONFIG,
-                                           experiment_keys("DTL", "toy", setting=setting,
-                                                           source="halves"),
-                                           setting=setting, source_models=sources, members=2)
-    assert len(predictions) == len(cells) and runs["source"].tolist() == ["halves"]
+        np.testing.assert_array_equal(init[1][0][column], np.asarray(networks[source].encoders[1].kernel))
+    result = run(cells, classes, plan, setting, sources=sources, members=2)
+    assert len(result.cell_predictions) == len(cells) and result.runs["source"].tolist() == ["src"]
     # A source trained on a held-out compound is never used; with no other, nothing runs.
     with pytest.raises(ValueError, match="held-out compound 'a1'"):
-        fold_sources(plan, sources[:1])
-    with pytest.raises(ValueError, match="does not list the compounds"):
-        fold_sources(plan, [sources[0].__class__.from_config(
-            {**sources[0].get_config(), "metadata": {}})])
+        fold_sources(plan, networks[:1])
+    with pytest.raises(ValueError, match="does not list"):
+        fold_sources(plan, [networks[0].__class__.from_config(
+            {**networks[0].get_config(), "metadata": {}})])
+
+
+def test_no_nscb_fold_starts_from_a_source_that_saw_its_batches(cells, classes) -> None:
+    other = cells.assign(Metadata_Compound="src_" + cells["Metadata_Compound"])
+    bank = bank_of(other, cells, classes, hold_out_batch=True)
+    weeks = sorted(set(cells[BATCH]))
+    assert len(bank.networks) == len(weeks)  # one per distinct week set of the target's compounds
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0, hold_out_batch=True)
+    choice = fold_sources(plan, bank.networks)
+    for fold, network in enumerate(choice):
+        test = plan.roles[:, fold] == ROLE_TEST
+        held_out_weeks = set(cells.loc[test, BATCH])
+        seen = set(bank.networks[network].metadata["batches"])
+        assert not seen & held_out_weeks, (plan.compounds[fold], seen, held_out_weeks)
+        # ... and what it recorded is what it trained on: no source cell of those weeks.
+        assert seen == set(weeks) - held_out_weeks
+    # The NSC source (trained on every week) is refused under NSCB.
+    nsc_bank = bank_of(other, cells, classes, hold_out_batch=False)
+    with pytest.raises(ValueError, match="batches"):
+        fold_sources(plan, nsc_bank.networks)
+    result = run(cells, classes, plan, {"mask": "[011]", "pretrain": True}, sources=[bank])
+    assert result.runs["n_unscorable_treatments"].iloc[0] == 4  # MOA A only lives in Week1
+
+
+def test_scrambling_a_held_out_compound_leaves_its_transferred_fold_unchanged(cells, classes) -> None:
+    # Leakage through the transfer path: a fold starts from a source network and trains on its own
+    # TRAIN cells; scrambling its held-out compound (features and labels) changes neither, so the
+    # fold's network predicts every other cell exactly as before.
+    other = cells.assign(Metadata_Compound="src_" + cells["Metadata_Compound"])
+    networks = bank_of(other, cells, classes, hold_out_batch=True).networks
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0, hold_out_batch=True)
+    setting = transfer_setting({"mask": "[011]", "pretrain": True})
+    features = feature_columns(cells.columns)
+    fold = next(f for f in range(plan.n_folds) if f not in plan.untrainable_folds)
+    held_out = plan.roles[:, fold] == ROLE_TEST
+    x = cells[features].to_numpy(np.float32)
+    y = cells["Metadata_Label"].to_numpy(np.int32)
+    x_bad, y_bad = x.copy(), y.copy()
+    x_bad[held_out] = 25.0
+    y_bad[held_out] = (y[held_out] + 1) % len(classes)
+    trained = [train_network_folds(a, b, plan, len(classes), learner("saa"), SAAConfig(**SAA),
+                                   classes=classes, setting=setting, source_networks=networks)
+               for a, b in ((x, y), (x_bad, y_bad))]
+    np.testing.assert_array_equal(trained[0].probabilities[~held_out, fold],
+                                  trained[1].probabilities[~held_out, fold])
+    # ... while a fold that trains on those cells does change: the perturbation was real.
+    seen = next(f for f in range(plan.n_folds) if (plan.roles[held_out, f] == ROLE_TRAIN).any())
+    assert not np.array_equal(trained[0].probabilities[~held_out, seen],
+                              trained[1].probabilities[~held_out, seen])

@@ -143,3 +143,58 @@ def test_real_metadata_pset1(images):
     plan = leave_one_compound_out(pset1, n_repetitions=2)
     assert plan.n_folds == 40 and len(set(plan.compounds)) == 20
     assert_invariants(pset1, plan)
+
+
+def test_plan_round_trips_through_parquet(cells, tmp_path):
+    plan = leave_one_compound_out(cells, n_repetitions=2, seed=1, hold_out_batch=True)
+    plan.to_frame().to_parquet(tmp_path / "plan.parquet")
+    back = FoldPlan.from_frame(pd.read_parquet(tmp_path / "plan.parquet"))
+    np.testing.assert_array_equal(back.roles, plan.roles)
+    np.testing.assert_array_equal(back.groups, plan.groups)
+    assert (back.compounds, back.moas, back.protocol) == (plan.compounds, plan.moas, "NSCB")
+    assert back.held_out_batches == plan.held_out_batches == [("Week1",)] * 2 + [
+        ("Week2",), ("Week3",), ("Week1",), ("Week3",), ("Week2",)] + [("Week1",)] * 2 + [
+        ("Week2",), ("Week3",), ("Week1",), ("Week3",), ("Week2",)]
+    np.testing.assert_array_equal(back.untrainable_folds, plan.untrainable_folds)
+    with pytest.raises(InputDataError, match="FoldPlan.to_frame"):
+        FoldPlan.from_frame(pd.read_parquet(tmp_path / "plan.parquet").drop(columns="fold_3"))
+
+
+def test_a_repetition_block_keeps_fold_numbers(cells):
+    plan = leave_one_compound_out(cells, n_repetitions=3, seed=1, hold_out_batch=True)
+    block = plan.repetition_block([1])
+    assert list(block.fold_ids) == list(range(7, 14)) and set(block.repetitions) == {1}
+    np.testing.assert_array_equal(block.roles, plan.roles[:, 7:14])
+    assert [block.compounds[f] for f in block.untrainable_folds] == ["a1", "a2"]
+    with pytest.raises(ValueError, match="asked for \\[5\\]"):
+        plan.repetition_block([5])
+
+
+@pytest.mark.parametrize("hold_out_batch", [False, True])
+def test_inner_folds_use_only_the_outer_training_compounds(cells, hold_out_batch):
+    from hca_dtl.evaluation.loocv import with_inner_folds
+
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0, hold_out_batch=hold_out_batch)
+    nested = with_inner_folds(plan, cells, n_inner=2, seed=0)
+    assert nested.plan.n_folds == plan.n_folds * 3 and list(nested.outer) == list(range(0, 21, 3))
+    compound = cells[COMPOUND].astype(str).to_numpy()
+    batch = cells[BATCH].astype(str).to_numpy()
+    for k in range(nested.plan.n_folds):
+        outer = nested.parent[k]
+        role, outer_role = nested.plan.roles[:, k], nested.plan.roles[:, outer]
+        if nested.inner[k] == 0:
+            np.testing.assert_array_equal(role, outer_role)
+            continue
+        outer_fit = np.isin(outer_role, (ROLE_TRAIN, ROLE_VALID))
+        # Nothing of the outer fold's held-out compound (or of its batches, under NSCB).
+        assert not np.any((role != ROLE_UNUSED) & ~outer_fit)
+        test = role == ROLE_TEST
+        assert test.any() and not set(compound[test]) & set(compound[np.isin(role, (ROLE_TRAIN, ROLE_VALID))])
+        if hold_out_batch:
+            assert not set(batch[test]) & set(batch[np.isin(role, (ROLE_TRAIN, ROLE_VALID))])
+    # The inner folds of an outer fold hold out each of its training compounds exactly once.
+    for outer in nested.outer:
+        inner = [k for k in range(nested.plan.n_folds) if nested.parent[k] == outer and nested.inner[k]]
+        held = [c for k in inner for c in set(compound[nested.plan.roles[:, k] == ROLE_TEST])]
+        fit = np.isin(nested.plan.roles[:, outer], (ROLE_TRAIN, ROLE_VALID))
+        assert sorted(held) == sorted(set(compound[fit]))

@@ -99,12 +99,17 @@ def test_transfer_setting_reads_conf_entries():
     assert pretrained == TransferSetting("[00000011]", True)
     assert pretrained.label == "[00000011] pretrained"  # never mistaken for the paper's DTL_1
     assert transfer_setting({"mask": "[00000011]"}) == paper
-    for bad, message in (({"pretrain": True}, "must be null, a mask"),
-                         ({"mask": "[00000011]", "pretrained": True}, "must be null, a mask"),
-                         (3, "must be null, a mask"),
-                         ({"mask": "[00000011]", "pretrain": "yes"}, "pretrain must be true or false")):
+    assert transfer_setting({"learner": "saa"}) == TransferSetting("", True)  # BL, written out
+    other = transfer_setting({"mask": "[00000011]", "pretrain": True, "source": "all12"})
+    assert other.label == "[00000011] pretrained from all12"
+    for bad, message in (({"mask": "[00000011]", "pretrained": True}, r"unknown key\(s\) \['pretrained'\]"),
+                         (3, "must be a quoted string"),
+                         ([9], "octal number 9"),  # YAML's reading of an unquoted [00000011]
+                         ("[0000002a]", "only 0/1 digits"),
+                         ({"mask": "[00000011]", "pretrain": "yes"}, "pretrain must be true or false"),
+                         ({"mask": "[00000011]", "source": "pset3"}, "source must be one of")):
         with pytest.raises(ValueError, match=message):
-            transfer_setting(bad)
+            transfer_setting(bad, "transfer.settings.X")
 
 
 def test_logistic_layer_goes_to_the_same_moas_of_a_larger_problem(source):
@@ -120,6 +125,9 @@ def test_logistic_layer_goes_to_the_same_moas_of_a_larger_problem(source):
     np.testing.assert_array_equal(init[2][1][[2, 4, 1]], bias)
     assert not init[2][0][:, [0, 3]].any() and not init[2][1][[0, 3]].any()
     initial_weights(6, 5, 1, config, init)  # fits a 5-class target
+    # From the 12-class model to a Pset: the target's MOAs' columns, by name.
+    subset = transfer_init(named, "[001]", target_classes=["c", "a"])[2]
+    np.testing.assert_array_equal(subset[0], kernel[:, [2, 0]])
     # Pset2 → Pset1 share no MOA: by position, as the paper.
     np.testing.assert_array_equal(transfer_init(named, "[001]", target_classes=["p", "q", "r"])[2][0],
                                   kernel)

@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from kedro.framework.session import KedroSession
@@ -74,8 +75,10 @@ def test_stale_lock_and_temporaries_are_cleared_and_a_failed_run_releases_the_lo
     assert not leftover.exists()
     assert not (project_copy / "data" / "run.lock").exists()
 
-    with pytest.raises(Exception, match="Not a MOA"):  # fails inside a node
-        _run(project_copy, "psets", {**TINY_DATA, "psets": {"pset1": ["Not a MOA"]}})
+    [cells] = (project_copy / "data" / "03_primary" / "cells.parquet").glob("*/cells.parquet")
+    pd.DataFrame({"not_a_cells_table": [1.0]}).to_parquet(cells)  # readable, so psets' node runs
+    with pytest.raises(Exception, match="Metadata_"):  # and fails
+        _run(project_copy, "psets")
     assert not (project_copy / "data" / "run.lock").exists()
 
 

@@ -68,8 +68,10 @@ def runs() -> pd.DataFrame:
 def comparisons() -> pd.DataFrame:
     rows = [
         {**keys("DTL_1 Pset2→Pset1"), "n": 3, "mean": 0.8, "sd": 0.1, "baseline": "BL Pset1",
-         "p_value": 0.0004, "test": "welch"},
+         "p_seeds": 0.0004, "test_seeds": "welch", "difference": 0.05, "difference_low": -0.01,
+         "difference_high": 0.1, "p_compounds_holm": 0.02},
         {**keys("DTL_2 Pset2→Pset1"), "n": 3, "mean": 0.9, "sd": 0.05, "baseline": "BL Pset1",
-         "p_value": 0.35123, "test": "welch"},
+         "p_seeds": 0.35123, "test_seeds": "welch", "difference": -0.02,
+         "difference_low": -0.08, "difference_high": 0.03, "p_compounds_holm": 1.0},
     ]
     return pd.DataFrame(rows)

@@ -9,7 +9,7 @@ from hca_dtl.evaluation.statistics import compare_to_baseline, confusion_matrice
 from hca_dtl.evaluation.voting import accuracies, majority_vote
 from hca_dtl.reporting.figures import accuracy_boxplots, confusion_heatmaps
 from hca_dtl.reporting.html import render_markdown_report
-from hca_dtl.reporting.tables import ACCURACY, P_VALUE, table1, table2, table_s3
+from hca_dtl.reporting.tables import ACCURACY, P_COMPOUNDS, P_SEEDS, table1, table2, table_s3
 
 CLASSES = ["Actin disruptors", "DNA replication", "Epithelial"]
 EXPERIMENTS = [("BL Pset1", "BL", "", ""), ("DTL_1 Pset2→Pset1", "DTL_1", "[00000011]", "Pset2")]
@@ -41,11 +41,12 @@ def test_tables_and_figures_from_evaluation_outputs() -> None:
         n_compounds=6, pretrain_seconds=lambda t: np.where(t["approach"] == "BL", 60.0, 0.0),
         finetune_seconds=120.0, wall_seconds=200.0)
 
-    t1 = table1(accuracy, runs, compare_to_baseline(accuracy))
+    t1 = table1(accuracy, runs, compare_to_baseline(accuracy, votes))
     assert list(t1["Approach"]) == ["BL", "DTL_1"]
     expected = 100 * accuracy.groupby("approach")["treatment_accuracy"].mean()
     assert t1[ACCURACY].iloc[0].startswith(f"{expected['BL']:.2f} (")
-    assert t1[P_VALUE].iloc[0] == "—" and t1[P_VALUE].iloc[1] != "—"
+    assert t1[P_SEEDS].iloc[0] == "—" and t1[P_SEEDS].iloc[1] != "—"
+    assert t1[P_COMPOUNDS].iloc[1] not in ("—", "n/a")
 
     t2 = table2(accuracy)
     assert list(t2["Approach"]) == ["BL", "DTL_1"]

@@ -70,6 +70,10 @@ def test_confusion_heatmaps_grid_counts_and_fractions() -> None:
     assert [list(r) for r in bl.text] == [["3", "1", "0"], ["0", "2", "0"], ["0", "0", "0"]]
     assert maps[2].xaxis == "x3"  # Pset2 starts the second row
     assert fig.layout.coloraxis.cmin == 0.0 and fig.layout.coloraxis.cmax == 1.0
+    # Panels wrap instead of running off the page: one per row here, each target a new row.
+    narrow = confusion_heatmaps(_confusions(), classes, source_label=LABEL, columns=1)
+    assert _n_panels(narrow) == 3 and narrow.layout.width == 330 + 260
+    assert [m.xaxis for m in _traces(narrow, "heatmap")] == ["x", "x2", "x3"]
 
 
 def test_confusion_heatmaps_reject_unknown_classes_and_targets() -> None:

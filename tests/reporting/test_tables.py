@@ -11,7 +11,7 @@ import pytest
 from hca_dtl.data.schema import InputDataError
 from hca_dtl.reporting.paper import PAPER_ACCURACY_COLUMN, PAPER_TABLE1, PAPER_TABLE2
 from hca_dtl.reporting.tables import (
-    ACCURACY, FINE_TUNED, P_VALUE, PAPER_TOTAL_COLUMN, PRETRAINED, TABLE1_COLUMNS, TOTAL, table1,
+    ACCURACY, DIFFERENCE, FINE_TUNED, P_COMPOUNDS, P_SEEDS, PAPER_TOTAL_COLUMN, PRETRAINED, TABLE1_COLUMNS, TOTAL, table1,
     table1_with_paper, table2, table_s3, to_markdown,
 )
 
@@ -29,19 +29,21 @@ def test_table1_values_format_and_order(transfer_accuracies, runs, comparisons) 
         ("BL", "Pset1"), ("DTL_1", "Pset1"), ("DTL_2", "Pset1"), ("BL", "Pset2")]
     bl = _row(table, "BL", "Pset1")
     assert bl[ACCURACY] == "85.00 (5.00)"
-    assert (bl["Transfer"], bl["PS"], bl[P_VALUE], bl["C"], bl["Repetitions"]) == ("—", "—", "—", "20", 3)
+    assert (bl["Transfer"], bl["PS"], bl[P_SEEDS], bl[P_COMPOUNDS], bl["C"], bl["Repetitions"]) == (
+        "—", "—", "—", "—", "20", 3)
     assert (bl[PRETRAINED], bl[FINE_TUNED], bl[TOTAL]) == ("1.000 (0.000)", "3.000 (1.000)", "80.000 (20.000)")
     dtl1 = _row(table, "DTL_1", "Pset1")
     assert (dtl1["Transfer"], dtl1["PS"]) == ("[00000011]", "Pset2")
-    assert (dtl1[ACCURACY], dtl1[P_VALUE], dtl1[PRETRAINED], dtl1[FINE_TUNED]) == (
+    assert (dtl1[ACCURACY], dtl1[P_SEEDS], dtl1[PRETRAINED], dtl1[FINE_TUNED]) == (
         "80.00 (10.00)", "<0.001", "—", "1.500 (0.000)")
-    assert _row(table, "DTL_2", "Pset1")[P_VALUE] == "0.351"
+    assert (dtl1[DIFFERENCE], dtl1[P_COMPOUNDS]) == ("+5.0 (-1.0 to +10.0)", "0.020")
+    assert _row(table, "DTL_2", "Pset1")[P_SEEDS] == "0.351"
     assert _row(table, "BL", "Pset2")[ACCURACY] == "50.00 (0.00)"
 
 
 def test_table1_marks_missing_p_value_and_rejects_percentages(transfer_accuracies, runs, comparisons) -> None:
     table = table1(transfer_accuracies, runs, comparisons.iloc[:1])
-    assert _row(table, "DTL_2", "Pset1")[P_VALUE] == "n/a"
+    assert _row(table, "DTL_2", "Pset1")[P_SEEDS] == "—"  # no comparison row at all
     percent = transfer_accuracies.assign(treatment_accuracy=transfer_accuracies["treatment_accuracy"] * 100)
     with pytest.raises(InputDataError, match="treatment_accuracy"):
         table1(percent, runs, comparisons)

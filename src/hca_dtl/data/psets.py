@@ -150,8 +150,7 @@ def split_moas(
         ``(pset1, pset2)``, each a sorted list of MOA names.
     """
     if method == "explicit":
-        if not pset1:
-            raise ValueError("method='explicit' needs the list of Pset1 MOAs in 'pset1'.")
+        check_pset1(pset1)
         moas = sorted(_moa_profiles(treatments))
         unknown = sorted(set(pset1) - set(moas))
         if unknown:
@@ -168,6 +167,34 @@ def split_moas(
         best = candidates.iloc[0]
         return list(best["pset1"]), list(best["pset2"])
     raise ValueError(f"method must be 'explicit' or 'batch_aware', got {method!r}.")
+
+
+def check_pset1(pset1: Sequence[str] | None) -> None:
+    """Raises ``ValueError`` if the explicit Pset1 list is missing or names an MOA twice."""
+    if not pset1:
+        raise ValueError("psets.method 'explicit' needs the list of Pset1 MOAs in psets.pset1.")
+    repeated = sorted({m for m in pset1 if list(pset1).count(m) > 1})
+    if repeated:
+        raise ValueError(f"psets.pset1 lists {repeated} more than once; each MOA belongs to one "
+                         "problem once (a repeat would silently make a 5/7 split).")
+
+
+def check_parameters(params: Mapping[str, Any]) -> None:
+    """Checks ``params:psets`` before anything runs: known keys, method, the Pset1 list, counts.
+
+    Raises:
+        ValueError: Naming the key or value at fault.
+    """
+    unknown = sorted(set(params) - {"method", "pset1", "target_counts"})
+    if unknown:
+        raise ValueError(f"Unknown psets key(s) {unknown}; known: ['method', 'pset1', 'target_counts'].")
+    method = params.get("method", "batch_aware")
+    if method not in ("explicit", "batch_aware"):
+        raise ValueError(f"psets.method must be 'explicit' or 'batch_aware', got {method!r}.")
+    if method == "explicit":
+        check_pset1(params.get("pset1"))
+    if params.get("target_counts"):
+        _check_target_counts(params["target_counts"])
 
 
 def make_problem(cells: pd.DataFrame, moas: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -207,9 +234,7 @@ def split_psets(
     Returns:
         ``{"pset1": (cells, classes), "pset2": ..., "all12": ...}`` as from ``make_problem``.
     """
-    unknown = set(params) - {"method", "pset1", "target_counts"}
-    if unknown:
-        raise ValueError(f"Unknown Pset parameter(s) {sorted(unknown)}.")
+    check_parameters(params)
     if treatments is None:
         treatments = treatment_table(cells)
     pset1, pset2 = split_moas(

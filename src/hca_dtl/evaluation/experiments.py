@@ -1,25 +1,26 @@
-"""Running one SAA experiment (a row of the paper's Table 1) under a LOOCV fold plan.
+"""Training the networks of one experiment (a row of the paper's Table 1) under a fold plan.
 
-Glue between ``hca_dtl.model`` (training) and the result tables of ``hca_dtl.evaluation``.
+Glue between ``hca_dtl.model`` (fold-batched training) and the result tables of
+``hca_dtl.evaluation``: every fold × member is one network of one batched model, keyed
+(member, repetition, compound[, inner fold]) so that it trains the same in any block of folds.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
-import pandas as pd
 
-from hca_dtl.data.schema import COMPOUND, LABEL, ROLE_TRAIN, ROLE_VALID
+from hca_dtl.data.schema import ROLE_TEST, ROLE_VALID
 from hca_dtl.evaluation.loocv import FoldPlan
-from hca_dtl.evaluation.results import EXPERIMENT_KEYS, test_predictions
-from hca_dtl.model import SAAConfig, train_folds, transfer_init
-from hca_dtl.model.transfer import BASELINE, TransferSetting
-from hca_dtl.model.weights import LayerInit
-from hca_dtl.runtime import device_description, keras_backend
+from hca_dtl.evaluation.results import EXPERIMENT_KEYS
+from hca_dtl.evaluation.sources import fold_sources, fold_transfer_init
+from hca_dtl.model.learners import Learner
+from hca_dtl.model.masks import BASELINE, TransferSetting
 
 logger = logging.getLogger(__name__)
 
@@ -33,166 +34,114 @@ def experiment_keys(approach: str, target: str, *, setting: TransferSetting = BA
     return dict(zip(EXPERIMENT_KEYS, (name, approach, setting.label, source, target)))
 
 
-def member_keys(plan: FoldPlan, members: int) -> np.ndarray:
-    """(members · F, 3) network keys (member, repetition, compound index): a network's weights and
-    cell orders depend on which fold and member it is, not on how many repetitions run beside it.
-    Compounds are indexed in name order."""
-    index = {compound: i for i, compound in enumerate(sorted(set(plan.compounds)))}
-    folds = np.column_stack([plan.repetitions, [index[c] for c in plan.compounds]])
+def member_keys(plan: FoldPlan, members: int, inner: np.ndarray | None = None) -> np.ndarray:
+    """(members · F, k) network keys (member, repetition, compound index[, inner fold]): a
+    network's weights and cell orders depend on which fold and member it is, not on which other
+    folds train beside it. Compounds are indexed in name order among the outer folds' compounds;
+    ``inner`` (F,) (0 for outer folds) adds a fourth column for nested plans."""
+    outer = plan.compounds if inner is None else [c for c, i in zip(plan.compounds, inner) if i == 0]
+    index = {compound: i for i, compound in enumerate(sorted(set(outer)))}
+    compound_index = [index.get(c, -1) for c in plan.compounds]
+    if inner is not None:  # an inner fold's "compound" is a group; key it by its outer fold's
+        parent_index, current = [], -1
+        for c, i in zip(compound_index, inner):
+            current = c if i == 0 else current
+            parent_index.append(current)
+        compound_index = parent_index
+    columns = [plan.repetitions, compound_index] + ([inner] if inner is not None else [])
+    folds = np.column_stack(columns)
     return np.concatenate([np.column_stack([np.full(len(folds), m), folds])
                            for m in range(members)]).astype(np.int64)
 
 
-def fold_sources(plan: FoldPlan, source_models: Sequence[keras.Model]) -> np.ndarray:
-    """(F,) index of the source model each fold starts from: the first that was not trained on
-    the fold's held-out compound (``metadata["compounds"]``, written by ``train_source_model``).
-    On the 12-class problem a fold holding out a Pset1 compound thus starts from the Pset2 model.
+@dataclass
+class TrainedFolds:
+    """What the harness needs of a trained network experiment.
 
-    Raises:
-        ValueError: A source model does not list its compounds, or every source model was trained
-            on some fold's held-out compound (named).
+    Attributes:
+        probabilities: (N, F, C) class probabilities of every cell under every fold (members
+            averaged).
+        epochs: (F,) fine-tuning epochs (mean over members).
+        best_valid_error: (F,) validation error of the kept weights (mean over members).
+        collapsed: (F,) the fold's network(s) predict one class for all of its VALID and TEST
+            cells although these span several MOAs.
+        timings: ``pretrain_seconds``, ``finetune_seconds``, ``wall_seconds``.
+        sources: (F,) index of each fold's source network (-1 without transfer).
     """
-    seen = []
-    for i, model in enumerate(source_models):
-        compounds = getattr(model, "metadata", {}).get("compounds")
-        if compounds is None:
-            raise ValueError(f"Source model {i} does not list the compounds it was trained on "
-                             "(metadata['compounds']); retrain it with train_source_model "
-                             "(kedro run --pipeline=pretraining)")
-        seen.append(set(compounds))
-    choice = []
-    for compound in plan.compounds:
-        clean = [i for i, compounds in enumerate(seen) if compound not in compounds]
-        if not clean:
-            raise ValueError(f"Every source model was trained on the held-out compound "
-                             f"{compound!r}: transferring from it would leak the test compound")
-        choice.append(clean[0])
-    return np.array(choice, dtype=np.int64)
+
+    probabilities: np.ndarray
+    epochs: np.ndarray
+    best_valid_error: np.ndarray
+    collapsed: np.ndarray
+    timings: dict[str, float]
+    sources: np.ndarray
 
 
-def fold_transfer_init(plan: FoldPlan, setting: TransferSetting,
-                       source_models: Sequence[keras.Model], classes: list[str],
-                       members: int = 1) -> list[LayerInit]:
-    """``train_folds``'s ``init`` for members · F networks (member m of fold f is column
-    m·F + f), each from its fold's source model (``fold_sources``): arrays shared by every
-    network where one source serves all folds, else with a leading (members · F) axis."""
-    choice = fold_sources(plan, source_models)
-    inits = {i: transfer_init(source_models[i], setting.mask, target_classes=classes)
-             for i in np.unique(choice)}
-    first = inits[choice[0]]
-    if len(inits) == 1:
-        return first
-    networks = np.tile(choice, members)
-    return [None if entry is None else
-            [np.stack([inits[i][k][j] for i in networks]) for j in range(len(entry))]
-            for k, entry in enumerate(first)]
-
-
-def run_saa_experiment(
-    cells: pd.DataFrame,
-    classes: list[str],
-    features: list[str],
+def train_network_folds(
+    x: np.ndarray,
+    y: np.ndarray,
     plan: FoldPlan,
-    config: SAAConfig,
-    experiment: dict[str, str],
+    n_classes: int,
+    learner: Learner,
+    config: Any,
     *,
+    classes: Sequence[str],
     setting: TransferSetting = BASELINE,
-    source_models: Sequence[keras.Model] = (),
-    engine: str = "batched",
+    source_networks: Sequence[keras.Model] = (),
+    source_choice: np.ndarray | None = None,
     members: int = 1,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Trains every fold of ``plan`` (all repetitions at once) and predicts its test cells.
+    engine: str = "batched",
+    keys: np.ndarray | None = None,
+) -> TrainedFolds:
+    """Trains every fold of ``plan`` × ``members`` as one batched model and predicts every cell.
 
     Args:
-        cells: The problem's cells (n_cells rows) with ``Metadata_Label``.
-        classes: MOA name of each label code.
-        features: Feature columns fed to the network (n_features).
-        plan: Fold plan over ``cells`` (roles: n_cells × n_folds).
-        config: Network and optimisation settings.
-        experiment: Identifying columns (``experiment_keys``).
-        setting: Which layers start from a source model and whether the others are greedily
-            pretrained (default: the paper's BL, nothing transferred, every layer pretrained).
-        source_models: Trained source classifiers (``train_source_model``), needed where
-            ``setting`` transfers; each fold starts from the first one not trained on its
-            held-out compound (``fold_sources``).
-        engine: ``batched`` (all folds as one model) or ``sequential`` (the per-fold reference).
-        members: Networks trained per fold, on the same cells from different initial weights;
-            a cell's class probabilities are their mean (1: the paper's single network).
+        x: (N, D) normalised features; y: (N,) label codes.
+        plan: Fold plan over the N cells.
+        source_networks: Source networks where ``setting`` transfers.
+        source_choice: (F,) the network each fold starts from (default: ``fold_sources(plan,
+            source_networks)``, the first that never saw its held-out compound; a nested plan
+            passes its outer folds' choice on to their inner folds).
+        keys: (members · F, k) network keys (default ``member_keys(plan, members)``).
 
-    Returns:
-        The cell predictions of all test cells and the runs table (one row per repetition;
-        times are the repetition's share of the jointly trained folds, in seconds).
+    Raises:
+        ValueError: A transferring setting without source networks, ``members`` < 1.
     """
-    x = cells[features].to_numpy(dtype=np.float32)
-    y = cells[LABEL].to_numpy(dtype=np.int32)
-    # A mask without any 1 (e.g. "[00000000]") transfers nothing: an MLP of the same size.
-    if setting.transfers and not source_models:
-        raise ValueError(f"{experiment['experiment']}: the setting {setting.label!r} transfers "
-                         "layers but no source model was given")
+    if setting.transfers and not source_networks:
+        raise ValueError(f"The setting {setting.label!r} transfers layers but no source model was "
+                         "given")
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}.")
-    init = (fold_transfer_init(plan, setting, source_models, classes, members) if setting.transfers
-            else None)
-    n_folds = plan.roles.shape[1]
-    logger.info("Training %s: %d folds × %d member(s), %d cells", experiment["experiment"], n_folds,
-                members, len(x))
-    # Member m of fold f is column m·F + f: the fold's roles, its own network key.
-    ensemble = train_folds(x, y, np.tile(plan.roles, (1, members)), len(classes), config, init=init,
-                           pretrain=setting.pretrain, engine=engine,
-                           network_keys=member_keys(plan, members))
-    probabilities = ensemble.predict_proba(x).reshape(len(x), members, n_folds, len(classes)).mean(axis=1)
-    # The winning probability breaks vote ties (a treatment has only ~3 wells in a profile table).
-    predictions = test_predictions(cells, plan, probabilities.argmax(axis=-1), classes, experiment,
-                                   probabilities=probabilities.max(axis=-1))
-
-    repetitions, folds_per_repetition = np.unique(plan.repetitions, return_counts=True)
-    share = folds_per_repetition / n_folds
-    epochs = ensemble.epochs_run.reshape(members, n_folds).mean(axis=0)
-    timings = ensemble.timings
-    runs = pd.DataFrame(
-        {
-            **{key: experiment[key] for key in EXPERIMENT_KEYS},
-            "repetition": repetitions,
-            "n_compounds": folds_per_repetition,
-            "pretrain_seconds": timings["pretrain_seconds"] * share,
-            "finetune_seconds": timings["finetune_seconds"] * share,
-            "wall_seconds": timings["wall_seconds"] * share,
-            "epochs_mean": [float(np.mean(epochs[plan.repetitions == r])) for r in repetitions],
-            "members": members,
-            "engine": engine,
-            "backend": keras_backend(),
-            "device": device_description(),
-        }
+    choice = np.full(plan.n_folds, -1, dtype=np.int64)
+    init = None
+    if setting.transfers:
+        choice = fold_sources(plan, source_networks) if source_choice is None else source_choice
+        init = fold_transfer_init(choice, source_networks, setting, classes, learner, members)
+    keys = member_keys(plan, members) if keys is None else keys
+    logger.info("Training %d folds × %d member(s) on %d cells (%s)", plan.n_folds, members, len(x),
+                setting.label or learner.name)
+    ensemble = learner.train_folds(x, y, np.tile(plan.roles, (1, members)), n_classes, config,
+                                   init=init, pretrain=setting.pretrain, engine=engine,
+                                   network_keys=keys)
+    probabilities = ensemble.predict_proba(x).reshape(len(x), members, plan.n_folds, n_classes)
+    predicted = probabilities.argmax(axis=-1)  # (N, members, F)
+    judged = (plan.roles == ROLE_VALID) | (plan.roles == ROLE_TEST)
+    collapsed = np.zeros(plan.n_folds, dtype=bool)
+    for f in range(plan.n_folds):
+        cells = judged[:, f]
+        if len(np.unique(y[cells])) > 1:
+            collapsed[f] = any(len(np.unique(predicted[cells, m, f])) == 1 for m in range(members))
+    return TrainedFolds(
+        probabilities=probabilities.mean(axis=1),
+        epochs=np.asarray(ensemble.epochs_run, float).reshape(members, plan.n_folds).mean(axis=0),
+        best_valid_error=np.asarray(ensemble.best_valid_error, float).reshape(
+            members, plan.n_folds).mean(axis=0),
+        collapsed=collapsed,
+        timings=dict(ensemble.timings),
+        sources=choice,
     )
-    return predictions, runs
 
 
-def train_source_model(
-    cells: pd.DataFrame,
-    classes: list[str],
-    features: list[str],
-    plan: FoldPlan,
-    config: SAAConfig,
-    metadata: dict[str, Any],
-) -> keras.Model:
-    """Pretrains and fine-tunes one SAA on a whole source problem (``plan``: one fold, no test).
-
-    Returns:
-        A single-fold Keras classifier carrying its scaler and ``metadata`` (features, classes,
-        ``compounds`` seen in TRAIN or VALID, configuration, data source, package versions).
-        ``fold_sources`` never lets a fold that holds out one of those compounds start from it.
-    """
-    x = cells[features].to_numpy(dtype=np.float32)
-    y = cells[LABEL].to_numpy(dtype=np.int32)
-    ensemble = train_folds(x, y, plan.roles, len(classes), config, pretrain=True)
-    used = np.isin(plan.roles[:, 0], (ROLE_TRAIN, ROLE_VALID))
-    metadata = {
-        **metadata,
-        "features": list(features),
-        "classes": list(classes),
-        "compounds": sorted(cells.loc[used, COMPOUND].astype(str).unique()),
-        "epochs_run": int(ensemble.epochs_run[0]),
-        "best_valid_error": float(ensemble.best_valid_error[0]),
-        "timings_seconds": {k: float(v) for k, v in ensemble.timings.items()},
-    }
-    return ensemble.to_keras_model(0, metadata=metadata)
+def learner_config(learner: Learner, params: Mapping[str, Any], setting: TransferSetting) -> Any:
+    """The learner's configuration: ``params`` with the setting's own overrides."""
+    return learner.config({**params, **setting.config})

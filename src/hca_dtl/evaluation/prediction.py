@@ -29,13 +29,12 @@ from hca_dtl.data.readers import detect_layout, read_objects
 from hca_dtl.data.schema import (
     COMPARTMENTS, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, TREATMENT, InputDataError,
 )
-from hca_dtl.evaluation.results import PREDICTED, PROBABILITY, require_columns
+from hca_dtl.evaluation.results import OUT_OF_RANGE, PREDICTED, PROBABILITY, require_columns
 from hca_dtl.evaluation.voting import vote_shares
 
 logger = logging.getLogger(__name__)
 
 N_FEATURES_OUT = "n_features_out_of_range"
-OUT_OF_RANGE = "out_of_range"
 _SHOWN = 30  # missing features named in an error message
 
 

@@ -18,6 +18,7 @@ from hca_dtl.evaluation.loocv import FoldPlan
 EXPERIMENT_KEYS = ("experiment", "approach", "mask", "source", "target")
 PREDICTED = "predicted"
 PROBABILITY = "probability"
+OUT_OF_RANGE = "out_of_range"  # predictions of new exports: beyond the training range
 
 
 def require_columns(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
@@ -60,7 +61,7 @@ def test_predictions(
 
     Returns:
         One row per (fold, test cell), ordered by fold then cell: the experiment keys,
-        ``repetition``, ``fold``, ``held_out``, ``Metadata_Compound``, ``Metadata_Treatment``,
+        ``repetition``, ``fold`` (the plan's ``fold_ids``), ``held_out``, ``Metadata_Compound``, ``Metadata_Treatment``,
         ``Metadata_MOA`` (true), ``predicted`` (and ``probability``). Strings are categoricals;
         ``Metadata_MOA`` and ``predicted`` share the categories ``classes``.
     """
@@ -92,7 +93,7 @@ def test_predictions(
     n = len(cell)
     table = pd.DataFrame({key: _constant(str(experiment[key]), n) for key in EXPERIMENT_KEYS})
     table["repetition"] = plan.repetitions[fold].astype(np.int32)
-    table["fold"] = fold.astype(np.int32)
+    table["fold"] = np.asarray(plan.fold_ids)[fold].astype(np.int32)
     table["held_out"] = pd.Categorical(np.asarray(plan.compounds, dtype=object)[fold])
     table[COMPOUND] = _take(cells[COMPOUND], cell)
     table[TREATMENT] = _take(cells[TREATMENT], cell)

@@ -1,22 +1,32 @@
 """Statistics of experiments: tests against the baseline, intervals, confusion matrices and
 per-MOA precision / recall / F1.
 
-The paper reports a p-value of each DTL setting against BL over 10 repetitions without naming
-its test. Ours: every setting of a target uses the same fold plan and seed in repetition ``r``,
-so a setting and its baseline are *paired* by repetition — a paired two-sided t-test over the
-repetitions when both have the same repetition indices, else Welch's two-sided t-test.
+Two tests of each method against the baseline (BL) of its target, with different units:
+
+- **seed variation** (the paper's kind of p-value): every setting of a target uses the same fold
+  plan in repetition ``r``, so a setting and BL are paired by repetition — a paired two-sided
+  t-test over repetitions (Welch's when they do not share repetitions). Every repetition holds
+  out the same compounds, so this measures how much results move between training runs, not
+  whether they would hold on other compounds.
+- **compounds** (the unit of generalisation in leave-one-compound-out): per held-out compound,
+  the method's and BL's correct treatment votes (averaged over repetitions); an exact (or, beyond
+  2^16 sign patterns, Monte-Carlo) paired sign-flip permutation test of their summed difference
+  and a 95 % paired bootstrap interval over compounds of the treatment-accuracy difference
+  (``scipy.stats.permutation_test`` / ``bootstrap``); Holm's correction across every comparison
+  of the table (``holm``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.metrics import precision_recall_fscore_support
 
-from hca_dtl.data.schema import MOA, TREATMENT, InputDataError
+from hca_dtl.data.schema import COMPOUND, MOA, TREATMENT, InputDataError
 
 from hca_dtl.evaluation.results import EXPERIMENT_KEYS, PREDICTED, require_columns
 
@@ -47,20 +57,30 @@ def _test(values: pd.Series, baseline: pd.Series) -> tuple[float, str]:
 
 
 def compare_to_baseline(
-    accuracies: pd.DataFrame, baseline_approach: str = "BL", metric: str = "treatment_accuracy"
+    accuracies: pd.DataFrame,
+    votes: pd.DataFrame | None = None,
+    baseline_approach: str = "BL",
+    metric: str = "treatment_accuracy",
+    *,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Mean, SD and the p-value against the baseline of the same target, per experiment.
+    """Mean, SD and both tests against the baseline of the same target, per experiment.
 
     Args:
         accuracies: Output of ``voting.accuracies`` (one row per experiment and repetition).
+        votes: The treatment votes behind them; without them the compound-level columns are NaN.
         baseline_approach: ``approach`` of the baseline; one such experiment per target.
-        metric: The column compared (a fraction in [0, 1]).
+        metric: The column compared over repetitions (a fraction in [0, 1]).
+        seed: Seeds the permutation and bootstrap resampling.
 
     Returns:
         One row per experiment: keys, ``n`` (repetitions), ``mean``, ``sd`` (ddof=1),
-        ``baseline`` (its experiment name, ``""`` if the target has none), ``p_value``
-        (two-sided; NaN for the baseline itself, without a baseline, for n < 2 or zero variance)
-        and ``test`` (the test used, or why there is none).
+        ``baseline`` (its experiment name, ``""`` if the target has none), ``p_seeds`` and
+        ``test_seeds`` (over repetitions), ``n_compounds``, ``difference`` (treatment accuracy −
+        the baseline's, over the treatments both scored), ``difference_low`` /
+        ``difference_high`` (95 % bootstrap interval over compounds), ``p_compounds`` (sign-flip
+        permutation test over compounds), ``p_compounds_holm`` (Holm-adjusted over every row
+        that has a compound test) and ``test_compounds``. NaN where a test does not apply.
     """
     require_columns(accuracies, [*KEYS, "repetition", metric], "accuracies")
     table = accuracies.astype({k: str for k in KEYS})
@@ -70,51 +90,102 @@ def compare_to_baseline(
         target = several.index[several > 1][0]
         names = sorted(baselines.loc[baselines["target"] == target, "experiment"].unique())
         raise InputDataError(f"Target {target!r} has several {baseline_approach!r} experiments: {names}.")
+    by_compound = _correct_by_compound(votes) if votes is not None else None
 
     rows = []
     for keys, group in table.groupby(KEYS, sort=False):
         row = dict(zip(KEYS, keys))
         values = _by_repetition(group, metric, row["experiment"])
         base = baselines[baselines["target"] == row["target"]]
+        compound = {"n_compounds": 0, "difference": np.nan, "difference_low": np.nan,
+                    "difference_high": np.nan, "p_compounds": np.nan, "test_compounds": ""}
         if row["approach"] == baseline_approach:
             name, (p_value, test) = row["experiment"], (np.nan, "baseline")
+            compound["test_compounds"] = "baseline"
         elif len(base) == 0:
             name, (p_value, test) = "", (np.nan, f"no {baseline_approach} for target {row['target']}")
         else:
             name = base["experiment"].iloc[0]
             p_value, test = _test(values, _by_repetition(base, metric, name))
+            if by_compound is not None:
+                compound = compound_test(by_compound, row["experiment"], name, seed=seed)
         rows.append({**row, "n": len(values), "mean": values.mean(), "sd": values.std(ddof=1),
-                     "baseline": name, "p_value": p_value, "test": test})
-    return pd.DataFrame(rows, columns=[*KEYS, "n", "mean", "sd", "baseline", "p_value", "test"])
+                     "baseline": name, "p_seeds": p_value, "test_seeds": test, **compound})
+    columns = [*KEYS, "n", "mean", "sd", "baseline", "p_seeds", "test_seeds", "n_compounds",
+               "difference", "difference_low", "difference_high", "p_compounds",
+               "p_compounds_holm", "test_compounds"]
+    result = pd.DataFrame(rows, columns=[c for c in columns if c != "p_compounds_holm"])
+    result.insert(columns.index("p_compounds_holm"), "p_compounds_holm", holm(result["p_compounds"]))
+    return result[columns]
 
 
-def paired_difference(a: pd.Series, b: pd.Series, confidence: float = 0.95) -> dict[str, float]:
-    """Mean of ``a - b`` over the same seeds (index), its t-interval and two-sided p-value.
+def _correct_by_compound(votes: pd.DataFrame) -> pd.DataFrame:
+    """Per (experiment, compound, treatment): the share of repetitions whose vote is correct."""
+    require_columns(votes, ["experiment", "repetition", COMPOUND, TREATMENT, "correct"], "treatment votes")
+    frame = votes[["experiment", COMPOUND, TREATMENT, "correct"]].astype(
+        {"experiment": str, COMPOUND: str, TREATMENT: str, "correct": float})
+    return frame.groupby(["experiment", COMPOUND, TREATMENT], sort=True)["correct"].mean().reset_index()
+
+
+def compound_test(correct: pd.DataFrame, experiment: str, baseline: str, *, seed: int = 0,
+                  n_resamples: int = 9999) -> dict[str, Any]:
+    """The compound-level comparison of ``experiment`` with ``baseline`` (see the module docstring).
+
+    Args:
+        correct: ``_correct_by_compound`` output (both experiments' rows).
 
     Returns:
-        ``n``, ``mean_difference``, ``sd`` (ddof=1), ``low``, ``high`` and ``p_value`` (paired
-        t-test). With n < 2 the interval and p-value are NaN; with zero variance the interval
-        is the point and the p-value NaN.
+        ``n_compounds``, ``difference`` (fraction), ``difference_low``, ``difference_high``,
+        ``p_compounds`` and ``test_compounds`` (its description, or why there is none).
     """
-    if set(a.index) != set(b.index) or a.index.has_duplicates:
-        raise ValueError(
-            f"paired_difference needs the same unique seeds in both series; got {sorted(a.index)} "
-            f"and {sorted(b.index)}."
-        )
-    difference = a.astype(float) - b.reindex(a.index).astype(float)
-    n, mean = len(difference), float(difference.mean())
-    sd = float(difference.std(ddof=1)) if n >= 2 else np.nan
-    if n < 2:
-        low = high = p_value = np.nan
-    elif sd == 0:
-        low = high = mean
-        p_value = np.nan
-    else:
-        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)
-        low, high = mean - half, mean + half
-        p_value = float(stats.ttest_rel(a, b.reindex(a.index)).pvalue)
-    return {"n": n, "mean_difference": mean, "sd": sd, "low": float(low), "high": float(high),
-            "p_value": p_value}
+    ours = correct[correct["experiment"] == experiment].set_index([COMPOUND, TREATMENT])["correct"]
+    theirs = correct[correct["experiment"] == baseline].set_index([COMPOUND, TREATMENT])["correct"]
+    both = pd.concat([ours.rename("a"), theirs.rename("b")], axis=1, join="inner")
+    per_compound = both.groupby(level=COMPOUND).agg(a=("a", "sum"), b=("b", "sum"), n=("a", "size"))
+    result = {"n_compounds": len(per_compound), "difference": np.nan, "difference_low": np.nan,
+              "difference_high": np.nan, "p_compounds": np.nan}
+    if len(per_compound) < 2:
+        return {**result, "test_compounds": "permutation test over compounds: fewer than 2 compounds"}
+    a, b, n = (per_compound[c].to_numpy(float) for c in ("a", "b", "n"))
+    result["difference"] = float((a - b).sum() / n.sum())
+    nonzero = int(np.count_nonzero(a - b))
+    if nonzero == 0:
+        return {**result, "difference_low": 0.0, "difference_high": 0.0, "p_compounds": 1.0,
+                "test_compounds": "permutation test over compounds: identical votes"}
+
+    def summed(x, y, axis=-1):
+        return np.sum(x - y, axis=axis)
+
+    exact = 2 ** len(a) <= n_resamples + 1
+    test = stats.permutation_test((a, b), summed, permutation_type="samples", vectorized=True,
+                                  n_resamples=np.inf if exact else n_resamples,
+                                  alternative="two-sided", rng=np.random.default_rng(seed))
+
+    def accuracy_difference(x, y, m, axis=-1):
+        return np.sum(x - y, axis=axis) / np.sum(m, axis=axis)
+
+    interval = stats.bootstrap((a, b, n), accuracy_difference, paired=True, vectorized=True,
+                               n_resamples=n_resamples, method="percentile",
+                               rng=np.random.default_rng(seed)).confidence_interval
+    return {**result, "difference_low": float(interval.low), "difference_high": float(interval.high),
+            "p_compounds": float(min(test.pvalue, 1.0)),
+            "test_compounds": ("exact" if exact else f"Monte-Carlo ({n_resamples})")
+            + " paired sign-flip permutation test over compounds; bootstrap 95 % interval"}
+
+
+def holm(p_values: Sequence[float] | pd.Series) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN left out of the family and
+    kept NaN): the k-th smallest of m is multiplied by m − k + 1, then made monotone, capped at 1."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def accuracy_interval(votes: pd.DataFrame | Sequence[bool], confidence: float = 0.95) -> tuple[float, float]:

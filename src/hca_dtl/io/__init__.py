@@ -8,7 +8,6 @@ from hca_dtl.io.files import (
     CSVDataset,
     JSONDataset,
     ParquetDataset,
-    PickleDataset,
     PlotlyJSONDataset,
     TextDataset,
 )
@@ -19,7 +18,6 @@ __all__ = [
     "JSONDataset",
     "KerasModelDataset",
     "ParquetDataset",
-    "PickleDataset",
     "PlotlyJSONDataset",
     "TextDataset",
 ]

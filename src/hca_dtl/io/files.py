@@ -11,16 +11,13 @@ Each takes the same arguments as its kedro-datasets namesake (``filepath``, ``lo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from kedro_datasets import json as kd_json
 from kedro_datasets import pandas as kd_pandas
-from kedro_datasets import pickle as kd_pickle
 from kedro_datasets import plotly as kd_plotly
 from kedro_datasets import text as kd_text
 
 from hca_dtl.io.atomic import AtomicFileDataset
-from hca_dtl.io.readable import check_json, check_parquet, check_pickle, check_text
+from hca_dtl.io.readable import check_json, check_parquet, check_text
 
 
 class ParquetDataset(AtomicFileDataset, kd_pandas.ParquetDataset):
@@ -51,11 +48,3 @@ class PlotlyJSONDataset(AtomicFileDataset, kd_plotly.JSONDataset):
     """``plotly.JSONDataset`` (a figure as plotly JSON), atomic; readable = parses."""
 
     _check_readable = staticmethod(check_json)
-
-
-class PickleDataset(AtomicFileDataset, kd_pickle.PickleDataset):
-    """``pickle.PickleDataset``, atomic; readable = a complete pickle (``pickle`` backend)."""
-
-    def _check_readable(self, path: Path) -> None:
-        if self._backend == "pickle":  # other backends (joblib...) have their own formats
-            check_pickle(path)

@@ -2,33 +2,42 @@
 
 ``train_folds`` trains every fold of a LOOCV plan, by default all folds as ONE fold-batched model
 (``engine="batched"``), or one plain Keras ``SAAClassifier`` per fold (``engine="sequential"``,
-the reference). Importing this package registers the custom layers for ``load_model``.
+the reference).
+
+Names are imported on first use (PEP 562), so that ``hca_dtl.model.config`` and
+``hca_dtl.model.masks`` — all the Kedro registry and the parameter checks need — load without
+Keras; ``hca_dtl.model.saving.load_model`` registers the custom layers before loading.
 """
 
-from hca_dtl.model.config import SAAConfig
-from hca_dtl.model.ensemble import FoldEnsemble
-from hca_dtl.model.layers import MinMaxScaling, SAAClassifier, TiedAutoassociator, reconstruction_loss
-from hca_dtl.model.patience import GeometricPatience
-from hca_dtl.model.saving import load_model, save_model
-from hca_dtl.model.sequential import fine_tune, pretrain_greedy
-from hca_dtl.model.training import train_folds
-from hca_dtl.model.transfer import TransferSetting, parse_transfer_mask, transfer_init, transfer_setting
+from __future__ import annotations
 
-__all__ = [
-    "FoldEnsemble",
-    "GeometricPatience",
-    "MinMaxScaling",
-    "SAAClassifier",
-    "SAAConfig",
-    "TiedAutoassociator",
-    "TransferSetting",
-    "fine_tune",
-    "load_model",
-    "parse_transfer_mask",
-    "pretrain_greedy",
-    "reconstruction_loss",
-    "save_model",
-    "train_folds",
-    "transfer_init",
-    "transfer_setting",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FoldEnsemble": "ensemble",
+    "GeometricPatience": "patience",
+    "MinMaxScaling": "layers",
+    "SAAClassifier": "layers",
+    "SAAConfig": "config",
+    "SourceBank": "bank",
+    "TiedAutoassociator": "layers",
+    "TransferSetting": "masks",
+    "fine_tune": "sequential",
+    "load_model": "saving",
+    "parse_transfer_mask": "masks",
+    "pretrain_greedy": "sequential",
+    "reconstruction_loss": "layers",
+    "save_model": "saving",
+    "train_folds": "training",
+    "transfer_init": "transfer",
+    "transfer_setting": "masks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hca_dtl.model' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hca_dtl.model.{_EXPORTS[name]}"), name)

@@ -73,14 +73,17 @@ def accuracy_boxplots(accuracies: pd.DataFrame, *, source_label: str) -> go.Figu
 
 
 def confusion_heatmaps(
-    confusions: pd.DataFrame, classes_by_target: Mapping[str, Sequence[str]], *, source_label: str
+    confusions: pd.DataFrame, classes_by_target: Mapping[str, Sequence[str]], *, source_label: str,
+    columns: int = 3,
 ) -> go.Figure:
-    """Figure 4: treatment confusion matrices, one heatmap per experiment (a row per target).
+    """Figure 4: treatment confusion matrices, one heatmap per experiment; each target starts a
+    new row and wraps after ``columns`` panels, so the figure fits a page.
 
     Args:
         confusions: Long table: keys + ``true``, ``predicted``, ``count``, ``row_fraction``.
         classes_by_target: MOA names of each target, in display order.
         source_label: Where the data come from; shown in the title.
+        columns: Panels per row.
 
     Returns:
         One heatmap trace per experiment: cell text = count, colour = row-normalised fraction
@@ -95,12 +98,15 @@ def confusion_heatmaps(
     if unknown:
         raise InputDataError(f"The confusion matrices table has target(s) {unknown} missing from "
                              f"classes_by_target {sorted(classes_by_target)}.")
-    grid = [list(experiments.loc[experiments["target"] == t, "experiment"]) for t in targets]
-    n_cols = max(len(row) for row in grid)
-    titles = [row[c] if c < len(row) else "" for row in grid for c in range(n_cols)]
-    fig = make_subplots(rows=len(targets), cols=n_cols, subplot_titles=titles,
-                        horizontal_spacing=0.04, vertical_spacing=0.12)
-    for r, (target, row) in enumerate(zip(targets, grid), start=1):
+    panels = []  # (target, experiments of one figure row)
+    for target in targets:
+        names = list(experiments.loc[experiments["target"] == target, "experiment"])
+        panels += [(target, names[i:i + columns]) for i in range(0, len(names), columns)]
+    n_cols = min(columns, max(len(row) for _, row in panels))
+    titles = [row[c] if c < len(row) else "" for _, row in panels for c in range(n_cols)]
+    fig = make_subplots(rows=len(panels), cols=n_cols, subplot_titles=titles,
+                        horizontal_spacing=0.06, vertical_spacing=0.3 / len(panels))
+    for r, (target, row) in enumerate(panels, start=1):
         classes = [str(c) for c in classes_by_target[target]]
         for c, experiment in enumerate(row, start=1):
             counts, fractions = _matrix(table[table["experiment"] == experiment], classes, experiment)
@@ -116,7 +122,7 @@ def confusion_heatmaps(
         title=_title("Figure 4 — confusion matrices (treatments; text = count, colour = row fraction)",
                      source_label),
         coloraxis=dict(colorscale="Blues", cmin=0.0, cmax=1.0, colorbar=dict(title="row fraction")),
-        height=420 * len(targets) + 120, width=330 * n_cols + 260,
+        height=420 * len(panels) + 120, width=330 * n_cols + 260,
     )
     return fig
 

@@ -59,6 +59,21 @@ def provenance(parameters: Mapping[str, Any], seeds: Mapping[str, Any] | None = 
     }
 
 
+def data_source(ingestion_report: Mapping[str, Any]) -> dict[str, Any]:
+    """The data source a report shows, from the ingestion report written with the cells table:
+    ``synthetic``, ``description`` and where the export was read from.
+
+    Raises:
+        InputDataError: The report does not say whether its data are synthetic.
+    """
+    missing = [k for k in ("synthetic", "data_source") if k not in ingestion_report]
+    if missing:
+        raise InputDataError(f"The ingestion report lacks {missing}; rerun the ingestion pipeline.")
+    return {"synthetic": bool(ingestion_report["synthetic"]),
+            "description": ingestion_report["data_source"],
+            **{k: ingestion_report[k] for k in ("layout", "export") if k in ingestion_report}}
+
+
 def data_source_line(data_source: Mapping[str, Any]) -> str:
     """The report's first line: ``SYNTHETIC DATA — not BBBC021 results: …`` for synthetic
     data, else ``Data source: …`` (from the manifest's ``synthetic`` and ``description``)."""

@@ -7,17 +7,19 @@ import pandas as pd
 
 from hca_dtl.data.schema import MOA, InputDataError
 from hca_dtl.evaluation.results import EXPERIMENT_KEYS, require_columns
-from hca_dtl.reporting.common import (DASH, format_cell, mean_sd, order_experiments, str_keys,
-                                    visible_frame)
+from hca_dtl.reporting.common import (DASH, experiment_rank, format_cell, mean_sd,
+                                    order_experiments, str_keys, visible_frame)
 from hca_dtl.reporting.paper import PAPER_ACCURACY_COLUMN, PAPER_TABLE2, paper_table1_row
 
 ACCURACY = "Accuracy % mean (SD)"
-P_VALUE = "p value (to BL)"
+P_SEEDS = "p to BL (repetitions, t-test)"
+DIFFERENCE = "Δ to BL, points (95 % CI, compounds)"
+P_COMPOUNDS = "p to BL (compounds, Holm)"
 PRETRAINED = "Pretrained (min per compound, mean (SD))"
 FINE_TUNED = "Fine-tuned (min per compound, mean (SD))"
 TOTAL = "Total time per repetition (min, mean (SD))"
-TABLE1_COLUMNS = ("Approach", "Transfer", "PS", "PT", "C", "Repetitions", ACCURACY, P_VALUE,
-                  PRETRAINED, FINE_TUNED, TOTAL)
+TABLE1_COLUMNS = ("Approach", "Transfer", "PS", "PT", "C", "Repetitions", ACCURACY, P_SEEDS,
+                  DIFFERENCE, P_COMPOUNDS, PRETRAINED, FINE_TUNED, TOTAL)
 PAPER_TOTAL_COLUMN = "Paper total min per repetition (Kandaswamy 2016)"
 
 TABLE1_NOTE = (
@@ -25,8 +27,11 @@ TABLE1_NOTE = (
     "Minutes per compound = a repetition's seconds / 60 / its number of compounds C. Under "
     "fold-batched training all folds of all repetitions train together as one model, so a "
     "repetition's time is its equivalent share (its folds / all folds) of the joint run, not a "
-    "time measured for it alone. DTL settings are not pretrained (—). Paper columns are the "
-    "published numbers of Kandaswamy et al. 2016, not ours."
+    "time measured for it alone. DTL settings are not pretrained (—). Tests against BL: a paired "
+    "t-test over repetitions (seed variation: every repetition holds out the same compounds) and a "
+    "paired sign-flip permutation test over held-out compounds with a bootstrap interval of the "
+    "difference, Holm-adjusted over the table's comparisons. Paper columns are the published "
+    "numbers of Kandaswamy et al. 2016, not ours."
 )
 TABLE2_NOTE = (
     "Ours: treatment accuracy (majority vote) and cell accuracy, % mean (SD) over repetitions. "
@@ -42,7 +47,8 @@ def table1(accuracies: pd.DataFrame, runs: pd.DataFrame, comparisons: pd.DataFra
         accuracies: keys + ``repetition``, ``treatment_accuracy`` (fraction in [0, 1]).
         runs: keys + ``repetition``, ``n_compounds``, ``pretrain_seconds``,
             ``finetune_seconds``, ``wall_seconds`` (one row per repetition).
-        comparisons: keys + ``p_value`` (test of each experiment against BL of its target).
+        comparisons: keys + ``p_seeds``, ``difference``, ``difference_low``,
+            ``difference_high``, ``p_compounds_holm`` (``statistics.compare_to_baseline``).
 
     Returns:
         Text cells, columns ``TABLE1_COLUMNS``: accuracy in % and times in minutes, each
@@ -52,7 +58,8 @@ def table1(accuracies: pd.DataFrame, runs: pd.DataFrame, comparisons: pd.DataFra
     require_columns(accuracies, [*EXPERIMENT_KEYS, "repetition", "treatment_accuracy"], "accuracies")
     require_columns(runs, [*EXPERIMENT_KEYS, "repetition", "n_compounds", "pretrain_seconds",
                            "finetune_seconds", "wall_seconds"], "runs")
-    require_columns(comparisons, [*EXPERIMENT_KEYS, "p_value"], "comparisons")
+    require_columns(comparisons, [*EXPERIMENT_KEYS, "p_seeds", "difference", "difference_low",
+                                  "difference_high", "p_compounds_holm"], "comparisons")
     _check_fractions(accuracies, "treatment_accuracy", "accuracies")
     accuracies, runs, comparisons = (str_keys(t) for t in (accuracies, runs, comparisons))
     rows = []
@@ -70,7 +77,7 @@ def table1(accuracies: pd.DataFrame, runs: pd.DataFrame, comparisons: pd.DataFra
             "C": "/".join(str(int(c)) for c in sorted(run["n_compounds"].unique())) or DASH,
             "Repetitions": group["repetition"].nunique(),
             ACCURACY: mean_sd(100.0 * group["treatment_accuracy"]),
-            P_VALUE: _p_value_text(key, _matching(comparisons, key)["p_value"]),
+            **_tests_text(key, _matching(comparisons, key)),
             # Minutes to 3 decimals: quick runs take seconds, paper-scale ones hours.
             PRETRAINED: (mean_sd(pretrained, decimals=3)
                          if (run["pretrain_seconds"] > 0).any() else DASH),
@@ -206,14 +213,126 @@ def _check_fractions(table: pd.DataFrame, column: str, name: str) -> None:
             "fractions in [0, 1], not percentages.")
 
 
-def _p_value_text(key: dict[str, str], p_values: pd.Series) -> str:
-    if key["approach"] == "BL" and not key["mask"]:
-        return DASH
-    p_values = p_values.dropna()
-    if p_values.empty:
+def p_text(p: float) -> str:
+    """A p-value as printed: ``<0.001``, three decimals, or ``n/a``."""
+    if pd.isna(p):
         return "n/a"
-    p = float(p_values.iloc[0])
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def difference_text(difference: float, low: float, high: float) -> str:
+    """An accuracy difference (fractions) in points with its interval: ``+3.2 (−1.0 to +7.5)``."""
+    if pd.isna(difference):
+        return "n/a"
+    return f"{100 * difference:+.1f} ({100 * low:+.1f} to {100 * high:+.1f})"
+
+
+def _tests_text(key: dict[str, str], comparison: pd.DataFrame) -> dict[str, str]:
+    if (key["approach"] == "BL" and not key["mask"]) or comparison.empty:
+        return {P_SEEDS: DASH, DIFFERENCE: DASH, P_COMPOUNDS: DASH}
+    row = comparison.iloc[0]
+    return {P_SEEDS: p_text(row["p_seeds"]),
+            DIFFERENCE: difference_text(row["difference"], row["difference_low"], row["difference_high"]),
+            P_COMPOUNDS: p_text(row["p_compounds_holm"])}
+
+
+def benchmark_summary(votes: pd.DataFrame, accuracies: pd.DataFrame, comparisons: pd.DataFrame,
+                      runs: pd.DataFrame, choices: pd.DataFrame) -> pd.DataFrame:
+    """One row per problem × protocol (``target``) × method, in the paper's order.
+
+    Returns:
+        ``target``, ``method``, ``n_treatments`` (scored), ``repetitions``, ``accuracy_mean`` and
+        ``accuracy_sd`` (over repetitions), ``ci95_low``/``ci95_high`` (Wilson, over the scored
+        treatments), ``p_seeds`` (t-test over repetitions), ``difference`` /
+        ``difference_low`` / ``difference_high`` (to BL, bootstrap over compounds),
+        ``p_compounds_holm`` (permutation test over compounds, Holm over the table),
+        ``n_unscorable`` (treatments left out: MOA without training cells under NSCB),
+        ``n_collapsed_folds``, ``cpu_minutes`` and ``chosen`` (how often each candidate won).
+        Fractions in [0, 1].
+    """
+    from hca_dtl.evaluation.statistics import accuracy_interval
+
+    rows = []
+    for keys, group in str_keys(votes).groupby(list(EXPERIMENT_KEYS), sort=False):
+        key = dict(zip(EXPERIMENT_KEYS, keys))
+        per_repetition = _matching(str_keys(accuracies), key)["treatment_accuracy"]
+        test = _matching(str_keys(comparisons), key)
+        run = _matching(str_keys(runs), key)
+        low, high = accuracy_interval(group)
+        test = test.iloc[0] if len(test) else pd.Series(dtype=object)
+        rows.append({
+            "target": key["target"], "method": key["approach"],
+            "n_treatments": group["Metadata_Treatment"].nunique(),
+            "repetitions": per_repetition.size,
+            "accuracy_mean": per_repetition.mean(), "accuracy_sd": per_repetition.std(ddof=1),
+            "ci95_low": low, "ci95_high": high,
+            **{c: test.get(c, float("nan")) for c in ("p_seeds", "difference", "difference_low",
+                                                      "difference_high", "p_compounds_holm")},
+            "n_unscorable": int(run["n_unscorable_treatments"].max()) if len(run) else 0,
+            "n_collapsed_folds": int(run["n_collapsed_folds"].sum()) if len(run) else 0,
+            "cpu_minutes": float(run["cpu_seconds"].sum()) / 60.0 if len(run) else float("nan"),
+            "chosen": _won(_matching(str_keys(choices), key)) if len(choices) else "",
+        })
+    summary = pd.DataFrame(rows)
+    ranks = [experiment_rank(m, "", t.removesuffix(" NSCB")) + (t,) for m, t in
+             zip(summary["method"], summary["target"])]
+    return summary.iloc[sorted(range(len(summary)), key=lambda i: ranks[i])].reset_index(drop=True)
+
+
+def _won(choices: pd.DataFrame) -> str:
+    chosen = choices[choices["chosen"]]
+    if chosen.empty or chosen["candidate"].nunique() == 1 and len(choices) == len(chosen):
+        return ""
+    counts = chosen["candidate"].value_counts()
+    return "; ".join(f"{label}: {n}" for label, n in counts.items())
+
+
+def choice_summary(choices: pd.DataFrame) -> pd.DataFrame:
+    """How often each candidate won, per experiment (only experiments that had a choice)."""
+    if choices.empty:
+        return pd.DataFrame({"note": ["No setting listed candidates: nothing was chosen."]})
+    table = choices.groupby(["experiment", "candidate", "selection"], sort=False).agg(
+        folds_won=("chosen", "sum"), folds=("chosen", "size"), mean_score=("score", "mean"))
+    table = table.reset_index()
+    several = table.groupby("experiment")["candidate"].transform("nunique") > 1
+    table = table[several]
+    if table.empty:
+        return pd.DataFrame({"note": ["No setting listed candidates: nothing was chosen."]})
+    return table.assign(folds_won=table["folds_won"].astype(int))
+
+
+def run_warnings(runs: pd.DataFrame, accuracies: pd.DataFrame,
+                 chance: dict[str, float]) -> pd.DataFrame:
+    """What a reader must not miss, one row per experiment and repetition: folds whose network
+    predicted one class for every cell it was judged on (collapsed), treatments left out because
+    their MOA had no training cell (NSCB), and accuracies at or below chance.
+
+    Args:
+        chance: Chance accuracy (fraction) per target.
+
+    Returns:
+        ``experiment``, ``repetition``, ``warning``; a single ``note`` row when there is none.
+    """
+    rows = []
+    for run in runs.to_dict("records"):
+        if run.get("n_collapsed_folds", 0) > 0:
+            rows.append((run["experiment"], run["repetition"],
+                         f"{run['n_collapsed_folds']} of {run['n_compounds']} folds collapsed to "
+                         "one class"))
+        if run.get("n_unscorable_treatments", 0) > 0:
+            rows.append((run["experiment"], run["repetition"],
+                         f"{run['n_unscorable_treatments']} treatments unscorable (their MOA has no "
+                         "training cell once the held-out compound's batches are removed), left out"))
+    for row in accuracies.to_dict("records"):
+        level = chance.get(str(row["target"]))
+        if level is not None and row["treatment_accuracy"] <= level:
+            rows.append((row["experiment"], row["repetition"],
+                         f"treatment accuracy {100 * row['treatment_accuracy']:.1f} % is at or "
+                         f"below chance ({100 * level:.1f} %)"))
+    if not rows:
+        return pd.DataFrame({"note": ["No warnings: no fold collapsed to one class, every "
+                                      "treatment could be scored, every accuracy is above chance."]})
+    return pd.DataFrame(rows, columns=["experiment", "repetition", "warning"])
 
 
 def _paper_row(transfer: object, target: object) -> pd.Series | None:

@@ -1,32 +1,34 @@
-"""Problems + source models → every method under NSC and NSCB → results table, figures, report."""
+"""Problems + source banks → every method under NSC and NSCB on Pset1, Pset2 and all12, one unit
+per (protocol, problem, method, block of repetitions), then one fan-in: summary with intervals and
+tests, figures and an HTML report. Run by name: ``kedro run --pipelines=benchmark``."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import make_benchmark_figures, make_benchmark_report, run_benchmark, summarise_benchmark
+from hca_dtl.pipelines.grid import Grid
+from hca_dtl.pipelines.units import grid_nodes
+
+from .nodes import make_benchmark_figures, make_benchmark_report, summarise_benchmark
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(grid: Grid | None = None, **kwargs) -> Pipeline:
+    nodes = grid_nodes(grid, "benchmark") if grid is not None else []
+    if not nodes:
+        return Pipeline([])
     return Pipeline(
         [
-            Node(
-                run_benchmark,
-                ["pset1_cells", "pset1_classes", "pset2_cells", "pset2_classes", "all12_cells",
-                 "all12_classes", "feature_list", "pset1_source_model", "pset2_source_model",
-                 "params:saa", "params:benchmark"],
-                ["benchmark_votes", "benchmark_runs"],
-                name="run_benchmark_node",
-            ),
-            Node(summarise_benchmark, "benchmark_votes",
-                 ["benchmark_summary", "benchmark_summary_markdown"],
+            *nodes,
+            Node(summarise_benchmark,
+                 ["benchmark_votes", "benchmark_accuracies", "benchmark_runs", "benchmark_choices"],
+                 ["benchmark_comparisons", "benchmark_summary", "benchmark_summary_markdown"],
                  name="summarise_benchmark_node"),
             Node(make_benchmark_figures,
-                 ["raw_manifest", "benchmark_votes", "pset1_classes", "pset2_classes",
-                  "all12_classes"],
+                 ["ingestion_report", "benchmark_votes", "benchmark_accuracies", "classes_by_target"],
                  ["figure_benchmark_accuracy", "figure_benchmark_confusion"],
                  name="make_benchmark_figures_node"),
             Node(make_benchmark_report,
-                 ["raw_manifest", "benchmark_summary", "figure_benchmark_accuracy",
-                  "figure_benchmark_confusion", "params:saa", "params:benchmark"],
+                 ["ingestion_report", "benchmark_summary", "benchmark_choices", "benchmark_runs",
+                  "benchmark_accuracies", "classes_by_target", "figure_benchmark_accuracy",
+                  "figure_benchmark_confusion", "parameters"],
                  "benchmark_report_html", name="make_benchmark_report_node"),
         ]
     )

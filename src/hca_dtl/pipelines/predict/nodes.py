@@ -7,21 +7,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import keras
 import pandas as pd
-import plotly.graph_objects as go
 
 from hca_dtl.data.schema import TREATMENT, InputDataError
-from hca_dtl.evaluation.prediction import (
-    OUT_OF_RANGE, model_label, predict_cells, prepare_export, source_label, vote_treatments,
-)
-from hca_dtl.evaluation.results import PREDICTED
-from hca_dtl.reporting.figures import vote_share_figure
+from hca_dtl.evaluation.results import OUT_OF_RANGE, PREDICTED
 
 logger = logging.getLogger(__name__)
 
 
-def prepare_new_export(model: keras.Model, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def prepare_new_export(model: Any, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Ingests ``params.export`` without MOA labels, with the model's features and ingestion settings.
 
     Returns:
@@ -34,6 +28,8 @@ def prepare_new_export(model: keras.Model, params: dict[str, Any]) -> tuple[pd.D
                 f"predict.{key}: '{params.get(key)}' does not exist. Place the file there or set predict.{key} "
                 "in conf/local/parameters_predict.yml (see README.md, section 'Use your own data')."
             )
+    from hca_dtl.evaluation.prediction import model_label, prepare_export, source_label
+
     metadata = model.metadata
     cells, ingestion = prepare_export(params["export"], params["image_metadata"], metadata,
                                       layout=params.get("layout"), control_compounds=params["control_compounds"])
@@ -53,15 +49,19 @@ def prepare_new_export(model: keras.Model, params: dict[str, Any]) -> tuple[pd.D
     return cells, report
 
 
-def predict_new_cells(model: keras.Model, cells: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def predict_new_cells(model: Any, cells: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """The predicted MOA of every non-control cell (controls are not predicted), with its
     probability and out-of-range count (``hca_dtl.evaluation.prediction.predict_cells``)."""
+    from hca_dtl.evaluation.prediction import predict_cells
+
     return predict_cells(model, cells, tolerance=params["range_tolerance"])
 
 
 def vote_new_treatments(cell_predictions: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per treatment: majority-vote MOA, vote shares, cell count and flags (twice: Parquet
     and CSV)."""
+    from hca_dtl.evaluation.prediction import vote_treatments
+
     treatments = vote_treatments(cell_predictions, weak_vote_threshold=params["weak_vote_threshold"],
                                  out_of_range_threshold=params["out_of_range_threshold"])
     flagged = treatments["weak_vote"] | treatments[OUT_OF_RANGE]
@@ -72,9 +72,11 @@ def vote_new_treatments(cell_predictions: pd.DataFrame, params: dict[str, Any]) 
     return treatments, treatments
 
 
-def plot_vote_shares(treatments: pd.DataFrame, report: dict[str, Any]) -> go.Figure:
+def plot_vote_shares(treatments: pd.DataFrame, report: dict[str, Any]) -> Any:
     """Stacked MOA vote shares per treatment, grouped by predicted MOA; the bar labels carry the
     call, the cell count and the flags; the title names the new export and the model's data."""
+    from hca_dtl.reporting.figures import vote_share_figure
+
     classes = [str(c) for c in report["model"]["classes"]]
     table = treatments.sort_values([PREDICTED, "vote_share"], ascending=[True, False], kind="stable")
     flags = (table["weak_vote"].map({True: " ⚑ weak vote", False: ""})

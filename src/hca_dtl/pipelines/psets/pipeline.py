@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import split_problems
+from .nodes import problem_classes, split_problems
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=split_problems,
-                inputs=["cells", "params:psets"],
+                inputs=["cells", "params:psets", "params:transfer", "params:benchmark"],
                 outputs=[
                     "pset1_cells", "pset1_classes",
                     "pset2_cells", "pset2_classes",
@@ -18,6 +18,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "pset_summary",
                 ],
                 name="split_problems_node",
-            )
+            ),
+            Node(problem_classes, ["pset1_classes", "pset2_classes", "all12_classes"],
+                 "classes_by_target", name="classes_by_target_node"),
         ]
     )

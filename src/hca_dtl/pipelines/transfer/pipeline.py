@@ -1,32 +1,26 @@
-"""Problems + source models → LOOCV predictions of BL and every DTL setting → Table 1."""
+"""Problems + source banks → the paper's Table 1: BL and every DTL setting in both directions, one
+unit per (direction, setting, block of repetitions), then one fan-in (votes, accuracies, tests,
+Table 1)."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import plan_folds, run_transfer_experiments, summarise_transfer
+from hca_dtl.pipelines.grid import Grid
+from hca_dtl.pipelines.units import grid_nodes
+
+from .nodes import summarise_transfer
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(grid: Grid | None = None, **kwargs) -> Pipeline:
+    nodes = grid_nodes(grid, "transfer") if grid is not None else []
+    if not nodes:
+        return Pipeline([])
     return Pipeline(
         [
-            Node(plan_folds, ["pset1_cells", "params:loocv"], "pset1_fold_plan",
-                 name="plan_pset1_folds_node"),
-            Node(plan_folds, ["pset2_cells", "params:loocv"], "pset2_fold_plan",
-                 name="plan_pset2_folds_node"),
-            Node(
-                func=run_transfer_experiments,
-                inputs=[
-                    "pset1_cells", "pset1_classes", "pset2_cells", "pset2_classes",
-                    "feature_list", "pset1_fold_plan", "pset2_fold_plan",
-                    "pset1_source_model", "pset2_source_model", "params:saa", "params:transfer",
-                ],
-                outputs=["transfer_cell_predictions", "transfer_runs"],
-                name="run_transfer_experiments_node",
-            ),
+            *nodes,
             Node(
                 func=summarise_transfer,
-                inputs=["transfer_cell_predictions", "transfer_runs"],
-                outputs=["transfer_votes", "transfer_accuracies", "transfer_comparisons",
-                         "table1", "table1_markdown"],
+                inputs=["transfer_votes", "transfer_accuracies", "transfer_runs"],
+                outputs=["transfer_comparisons", "table1", "table1_markdown"],
                 name="summarise_transfer_node",
             ),
         ]

@@ -1,4 +1,4 @@
-"""The `evaluation` pipeline."""
+"""The `source_models` pipeline (alias `pretraining`)."""
 
 from .pipeline import create_pipeline
 

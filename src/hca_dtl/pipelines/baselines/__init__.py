@@ -1,4 +1,4 @@
-"""The `pretraining` pipeline."""
+"""The `baselines` pipeline (alias `evaluation`)."""
 
 from .pipeline import create_pipeline
 
