@@ -1,8 +1,11 @@
-"""Shared test helpers: where the real data live, and a scratch copy of the Kedro project."""
+"""Shared test helpers: where the real data live, a scratch copy of the Kedro project, and PIDs of
+a process that has ended and of one that runs."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,20 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The PID of a process that has ended (as a run killed with ``kill -9`` leaves behind)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+@pytest.fixture
+def live_pid() -> Iterator[int]:
+    """The PID of a process that runs for the duration of the test."""
+    process = subprocess.Popen(["sleep", "600"])
+    yield process.pid
+    process.kill()
+    process.wait()

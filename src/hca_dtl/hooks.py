@@ -1,11 +1,76 @@
-"""Project hooks: the grid is read through the run's config loader, and a clear message when a
-pipeline is run before the data it needs exist."""
+"""Project hooks: one run at a time per data root, the grid read through the run's config loader,
+and a clear message when a pipeline's inputs are missing or unreadable."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
+
+from hca_dtl.data.files import sweep_stale_temporaries
+from hca_dtl.data.lock import RunLock
+
+logger = logging.getLogger(__name__)
+
+
+class RunLockHooks:
+    """Holds a ``RunLock`` on the run's data root from the start of a run to its end (success or
+    error), and first removes the temporary files that killed runs left under it.
+
+    The lock is taken in a wrapper around every ``before_pipeline_run`` hook, so it is released
+    even when a later one (e.g. the inputs check) fails; a second run fails before any of them.
+    The data root is ``data_root`` of the run environment's ``globals.yml``, relative to the
+    project folder.
+    """
+
+    def __init__(self) -> None:
+        self.data_root: Path | None = None
+        self._lock: RunLock | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self.data_root = Path(context.project_path) / context.config_loader["globals"]["data_root"]
+
+    def lock_scope(self, pipeline: Any, catalog: Any) -> Path:
+        """The folder this run locks, given what it runs: the whole data root, since every
+        pipeline reads what others write. A narrower folder is safe only for runs whose inputs
+        and outputs all lie inside it (locks of different folders do not see each other)."""
+        return self.data_root
+
+    @hook_impl(wrapper=True)
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> Generator[None, None, None]:
+        self._lock = RunLock(self.lock_scope(pipeline, catalog))
+        self._lock.acquire()
+        try:
+            for path in sweep_stale_temporaries(self.data_root):
+                logger.warning("Removed %s, left by a run that was killed while writing it", path)
+            return (yield)
+        except BaseException:
+            self._release()
+            raise
+
+    @hook_impl(wrapper=True)
+    def after_pipeline_run(self) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            self._release()
+
+    @hook_impl(wrapper=True)
+    def on_pipeline_error(self) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
 
 ALIASES = ("pretraining", "evaluation")  # former pipeline names (hca_dtl.pipeline_registry)
 
@@ -32,7 +97,13 @@ class GridConfigHooks:
 
 
 class MissingInputsError(RuntimeError):
-    """A pipeline's input datasets do not exist yet."""
+    """A pipeline's input datasets do not exist yet, or their files cannot be read."""
+
+
+def _read_error(catalog: Any, name: str) -> str | None:
+    """Why the dataset's persisted file cannot be read, if it is one of ``hca_dtl.io``'s and is."""
+    read_error = getattr(catalog.get(name), "read_error", None)
+    return read_error() if read_error else None
 
 
 def _description(catalog: Any, name: str) -> str:
@@ -45,7 +116,8 @@ def _description(catalog: Any, name: str) -> str:
 
 
 class CheckInputsHooks:
-    """Fails fast, naming the pipelines to run first, when persisted inputs are missing."""
+    """Fails fast, naming the pipelines to run first, when persisted inputs are missing or
+    unreadable (``exists()`` of the ``hca_dtl.io`` datasets reads the file's structure)."""
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -70,12 +142,17 @@ class CheckInputsHooks:
             )
             for name in missing
         }
-        lines = [f"  - {name} (made by: {', '.join(p) or _description(catalog, name)})"
-                 for name, p in producers.items()]
+        lines = []
+        for name, pipes in producers.items():
+            problem = _read_error(catalog, name)
+            made_by = f"made by: {', '.join(pipes) or _description(catalog, name)}"
+            lines.append(f"  - {name}: {problem}; remake it ({made_by})" if problem
+                         else f"  - {name} ({made_by})")
         first = sorted({p[0] for p in producers.values() if p})
         raise MissingInputsError(
-            "These inputs do not exist yet:\n" + "\n".join(lines) + "\n"
+            "These inputs do not exist yet or cannot be read:\n" + "\n".join(lines) + "\n"
             + (f"Run first: kedro run --pipelines={','.join(first)}  "
-               "(or `kedro run` for everything)." if first else "")
+               "(or `kedro run --only-missing-outputs` to redo whatever is missing or unreadable)."
+               if first else "")
         )
 

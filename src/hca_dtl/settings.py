@@ -1,9 +1,10 @@
 """Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
 from hca_dtl.config_loader import ProjectConfigLoader
-from hca_dtl.hooks import CheckInputsHooks, GridConfigHooks
+from hca_dtl.hooks import CheckInputsHooks, GridConfigHooks, RunLockHooks
 
-HOOKS = (GridConfigHooks(), CheckInputsHooks())
+# RunLockHooks takes the data root's lock around every other hook: a second run fails first.
+HOOKS = (RunLockHooks(), GridConfigHooks(), CheckInputsHooks())
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -7,25 +7,28 @@ load on any Keras backend (TensorFlow, JAX, PyTorch).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io import AbstractVersionedDataset, Version
 from kedro.io.core import DatasetError
 
+from hca_dtl.io.atomic import AtomicFileDataset
+from hca_dtl.io.readable import check_zip
 
-class KerasModelDataset(AbstractVersionedDataset[Any, Any]):
+
+class KerasModelDataset(AtomicFileDataset, AbstractVersionedDataset[Any, Any]):
     """Loads and saves a ``keras.Model`` as one ``.keras`` file, optionally versioned.
 
-    Example catalog entry::
+    Saves are atomic; ``exists()`` means the zip's central directory opens. Example catalog entry::
 
         pset2_source_model:
-          type: hca_dtl.datasets.KerasModelDataset
+          type: hca_dtl.io.KerasModelDataset
           filepath: data/06_models/pset2_source_model.keras
           versioned: true
     """
+
+    _check_readable = staticmethod(check_zip)
 
     def __init__(
         self,
@@ -42,29 +45,12 @@ class KerasModelDataset(AbstractVersionedDataset[Any, Any]):
     def load(self) -> Any:
         from hca_dtl.model import load_model
 
-        return load_model(Path(self._get_load_path()))
+        return load_model(self._local(self._get_load_path()))
 
-    def save(self, data: Any) -> None:
+    def _write(self, data: Any, path: Path) -> None:
         from hca_dtl.model import save_model
 
-        path = Path(self._get_save_path())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write beside the target, then rename: a failed save leaves no half-written model.
-        fd, tmp = tempfile.mkstemp(suffix=".keras", dir=path.parent)
-        os.close(fd)
-        try:
-            save_model(data, Path(tmp))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-
-    def _exists(self) -> bool:
-        try:
-            path = self._get_load_path()
-        except DatasetError:
-            return False
-        return Path(path).exists()
+        save_model(data, path)  # the temporary's name ends in .keras, as Keras requires
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "version": self._version}
