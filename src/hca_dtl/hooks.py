@@ -35,10 +35,23 @@ class RunLockHooks:
         self.data_root = Path(context.project_path) / context.config_loader["globals"]["data_root"]
 
     def lock_scope(self, pipeline: Any, catalog: Any) -> Path:
-        """The folder this run locks, given what it runs: the whole data root, since every
-        pipeline reads what others write. A narrower folder is safe only for runs whose inputs
-        and outputs all lie inside it (locks of different folders do not see each other)."""
-        return self.data_root
+        """The folder this run locks, given what it runs: the whole data root, since pipelines
+        read what others write — except a run of units only (every node tagged ``unit``, e.g. one
+        task of a Slurm job array: ``kedro run --pipelines=<unit namespace>``) whose outputs all
+        lie in one folder (its campaign unit folder, or one versioned model's folder): it locks
+        that folder, so that such tasks run side by side, and checks that no whole-root run
+        holds the data root."""
+        if not pipeline.nodes or not all("unit" in node.tags for node in pipeline.nodes):
+            return self.data_root
+        folders = set()
+        for name in pipeline.outputs():
+            dataset = catalog.get(name)
+            path = Path(str(getattr(dataset, "_filepath", "")))
+            folders.add(path if getattr(dataset, "_version", None) is not None else path.parent)
+        if len(folders) != 1:
+            return self.data_root
+        RunLock(self.data_root).check_free()
+        return Path(folders.pop())
 
     @hook_impl(wrapper=True)
     def before_pipeline_run(self, pipeline: Any, catalog: Any) -> Generator[None, None, None]:

@@ -54,7 +54,7 @@ def _write_export(project: Path, name: str, config: SyntheticConfig) -> tuple[di
 def test_predict_new_exports(project_copy: Path) -> None:
     data_source = {**TINY["data_source"], "raw_dir": str(project_copy / "data" / "01_raw")}
     _run(project_copy, {**TINY, "data_source": data_source},
-         pipeline_names=["ingestion", "psets", "pretraining"], to_outputs=["all12_source_model"])
+         pipeline_names=["ingestion", "psets", "source_models"], to_outputs=["all12_model"])
 
     # Same seed, other size: the same generative model (MOA signatures, feature scales), new cells.
     predict, truth = _write_export(project_copy, "held_out", SyntheticConfig(seed=SEED, n_cells=800))

@@ -153,3 +153,33 @@ def test_two_processes_second_fails_and_first_finishes(project_copy: Path, tmp_p
     cells = sorted((project_copy / "data" / "03_primary" / "cells.parquet").glob("*/cells.parquet"))
     assert len(cells) == 1
     assert pq.read_metadata(cells[0]).num_rows > 0
+
+
+def test_units_of_a_job_array_lock_their_own_folders(tmp_path: Path, live_pid: int) -> None:
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+
+    from hca_dtl.data.lock import RunLock
+    from hca_dtl.hooks import RunLockHooks
+    from hca_dtl.io import ParquetDataset
+
+    root = tmp_path / "data"
+    hooks = RunLockHooks()
+    hooks.data_root = root
+    units = [root / "07_model_output" / "campaigns" / "c" / "transfer" / f"u{i}" for i in (0, 1)]
+    catalog = DataCatalog({f"transfer.u{i}.{t}": ParquetDataset(filepath=str(units[i] / f"{t}.parquet"))
+                           for i in (0, 1) for t in ("votes", "runs")})
+    nodes = [Node(lambda: (pd.DataFrame(), pd.DataFrame()), None,
+                  [f"transfer.u{i}.votes", f"transfer.u{i}.runs"], name=f"u{i}", tags={"unit"})
+             for i in (0, 1)]
+    scopes = [hooks.lock_scope(Pipeline([n]), catalog) for n in nodes]
+    assert scopes == units
+    with RunLock(scopes[0]), RunLock(scopes[1]):  # two tasks of an array at once
+        pass
+    # Several units, or any node that is not a unit, lock the whole data root.
+    assert hooks.lock_scope(Pipeline(nodes), catalog) == root
+    # A whole-root run in progress stops a unit task at once.
+    root.mkdir(parents=True, exist_ok=True)
+    _hold_lock(tmp_path, live_pid)
+    with pytest.raises(RunLockedError, match=f"PID {live_pid}"):
+        hooks.lock_scope(Pipeline(nodes[:1]), catalog)

@@ -97,6 +97,13 @@ class RunLock:
         self.holder = me
         return taken_over
 
+    def check_free(self) -> None:
+        """Raises ``RunLockedError`` (naming the holder) if a live process holds the lock; takes
+        nothing."""
+        holder = self._read()
+        if holder is not None and not holder.is_stale():
+            raise RunLockedError(self._held_message(holder))
+
     def release(self) -> None:
         """Removes the lock if this process still holds it; does nothing otherwise."""
         if self.holder is None:
