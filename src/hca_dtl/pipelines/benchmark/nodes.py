@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from hca_dtl.data.normalize import normalize_problem
 from hca_dtl.evaluation.baselines import nsc_nearest_neighbour, run_cell_baseline
 from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment
 from hca_dtl.evaluation.loocv import leave_one_compound_out
@@ -44,10 +45,12 @@ def run_benchmark(
     features: list[str],
     pset1_source_model: keras.Model,
     pset2_source_model: keras.Model,
+    normalizers: dict[str, Any],
     saa: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Runs every method on every problem under every protocol, repetitions stacked.
+    """Runs every method on every problem under every protocol, repetitions stacked (cells
+    normalised with the default normaliser, as the source models were).
 
     Under NSCB a fold whose held-out MOA has no training cell left (the MOA was imaged only in
     the compound's weeks) cannot be scored: its treatments are excluded, and counted in the
@@ -60,6 +63,8 @@ def run_benchmark(
         Treatment votes and runs (timings) of every experiment; the ``target`` column carries the
         problem and, for NSCB, the protocol (``"Pset1 NSCB"``).
     """
+    pset1_cells, pset2_cells, all12_cells = (normalize_problem(c, normalizers)[0]
+                                             for c in (pset1_cells, pset2_cells, all12_cells))
     problems = {
         "Pset1": (pset1_cells, pset1_classes, "Pset2"),
         "Pset2": (pset2_cells, pset2_classes, "Pset1"),

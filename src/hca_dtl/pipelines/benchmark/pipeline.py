@@ -12,7 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 run_benchmark,
                 ["pset1_cells", "pset1_classes", "pset2_cells", "pset2_classes", "all12_cells",
                  "all12_classes", "feature_list", "pset1_source_model", "pset2_source_model",
-                 "params:saa", "params:benchmark"],
+                 "normalizers", "params:saa", "params:benchmark"],
                 ["benchmark_votes", "benchmark_runs"],
                 name="run_benchmark_node",
             ),

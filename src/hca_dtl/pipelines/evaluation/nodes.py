@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from hca_dtl.data.normalize import normalize_problem
 from hca_dtl.evaluation.baselines import run_cell_baseline
 from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment
 from hca_dtl.evaluation.loocv import FoldPlan
@@ -21,10 +22,12 @@ def run_twelve_class(
     classes: list[str],
     features: list[str],
     plan: FoldPlan,
+    normalizers: dict[str, Any],
     saa: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The paper's 12-class problem: the baseline SAA (no transfer) under LOOCV."""
+    cells = normalize_problem(cells, normalizers)[0]
     keys = experiment_keys("BL", "all12")
     return run_saa_experiment(cells, classes, features, plan, SAAConfig.from_dict(saa), keys,
                               engine=params["engine"])
@@ -38,12 +41,14 @@ def run_baselines(
     features: list[str],
     pset1_plan: FoldPlan,
     pset2_plan: FoldPlan,
+    normalizers: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The paper's SVM baselines (and any other configured method) under the same folds.
 
     ``params.methods`` maps a method name of ``hca_dtl.evaluation.baselines`` to its settings.
     """
+    pset1_cells, pset2_cells = (normalize_problem(c, normalizers)[0] for c in (pset1_cells, pset2_cells))
     problems = {"Pset1": (pset1_cells, pset1_classes, pset1_plan),
                 "Pset2": (pset2_cells, pset2_classes, pset2_plan)}
     predictions, runs = [], []

@@ -21,7 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  name="plan_all12_folds_node"),
             Node(
                 run_twelve_class,
-                ["all12_cells", "all12_classes", "feature_list", "all12_fold_plan",
+                ["all12_cells", "all12_classes", "feature_list", "all12_fold_plan", "normalizers",
                  "params:saa", "params:twelve_class"],
                 ["twelve_class_cell_predictions", "twelve_class_runs"],
                 name="run_twelve_class_node",
@@ -29,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 run_baselines,
                 ["pset1_cells", "pset1_classes", "pset2_cells", "pset2_classes", "feature_list",
-                 "pset1_fold_plan", "pset2_fold_plan", "params:baselines"],
+                 "pset1_fold_plan", "pset2_fold_plan", "normalizers", "params:baselines"],
                 ["baseline_cell_predictions", "baseline_runs"],
                 name="run_baselines_node",
             ),

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import pandas as pd
 
+from hca_dtl.data.normalize import normalize_problem
 from hca_dtl.evaluation.experiments import train_source_model
 from hca_dtl.evaluation.loocv import train_valid_split
 from hca_dtl.model import SAAConfig
@@ -19,6 +20,7 @@ def train_source(
     classes: list[str],
     features: list[str],
     manifest: dict[str, Any],
+    normalizers: dict[str, Any],
     ingestion: dict[str, Any],
     saa: dict[str, Any],
     params: dict[str, Any],
@@ -27,18 +29,22 @@ def train_source(
     """Trains the SAA that transfer reuses, on all cells of one problem.
 
     Validation cells (whole wells, ``params.validation_fraction``) drive early stopping. The
-    ingestion settings travel with the model so that ``predict`` prepares new data the same way.
+    ingestion settings and the default normaliser (fitted on the training controls) travel with the
+    model so that ``predict`` prepares new data the same way.
 
     Returns:
         The model (carrying features, classes, scaler, configuration, data source and package
         versions) and a JSON summary of its training.
     """
+    cells, normalizer = normalize_problem(cells, normalizers)
     plan = train_valid_split(cells, validation_fraction=params["validation_fraction"],
                               seed=params["seed"])
     metadata = {
         "problem": problem,
         "saa": saa,
         "ingestion": ingestion,
+        "normalization": normalizer.spec.label,
+        "normalizer": normalizer.to_dict(),
         "data_source": manifest["description"],
         "synthetic": manifest["synthetic"],
         "backend": keras_backend(),
@@ -46,5 +52,5 @@ def train_source(
         "package_versions": package_versions(),
     }
     model = train_source_model(cells, classes, features, plan, SAAConfig.from_dict(saa), metadata)
-    summary = {k: v for k, v in model.metadata.items() if k not in ("features",)}
+    summary = {k: v for k, v in model.metadata.items() if k not in ("features", "normalizer")}
     return model, summary

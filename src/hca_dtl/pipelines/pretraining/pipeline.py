@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=train_source,
-                inputs=["cells", "classes", "feature_list", "raw_manifest", "params:ingestion",
+                inputs=["cells", "classes", "feature_list", "raw_manifest", "normalizers", "params:ingestion",
                         "params:saa", "params:source_training", "params:problem_name"],
                 outputs=["source_model", "source_summary"],
                 name="train_source_node",
@@ -25,7 +25,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             template,
             namespace=problem,
             inputs={"cells": f"{problem}_cells", "classes": f"{problem}_classes",
-                    "feature_list": "feature_list", "raw_manifest": "raw_manifest"},
+                    "feature_list": "feature_list", "raw_manifest": "raw_manifest",
+                    "normalizers": "normalizers"},
             outputs={"source_model": f"{problem}_source_model",
                      "source_summary": f"{problem}_source_summary"},
             parameters={"params:saa": "params:saa", "params:ingestion": "params:ingestion",

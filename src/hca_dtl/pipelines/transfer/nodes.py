@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import pandas as pd
 
+from hca_dtl.data.normalize import normalize_problem
 from hca_dtl.evaluation.experiments import experiment_keys, run_saa_experiment
 from hca_dtl.evaluation.loocv import FoldPlan, leave_one_compound_out
 from hca_dtl.evaluation.statistics import compare_to_baseline
@@ -54,10 +55,12 @@ def run_transfer_experiments(
     pset2_plan: FoldPlan,
     pset1_source_model: keras.Model,
     pset2_source_model: keras.Model,
+    normalizers: dict[str, Any],
     saa: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Trains every selected setting in every selected direction.
+    """Trains every selected setting in every selected direction (cells normalised with the
+    default normaliser, as the source models were).
 
     ``params.settings`` maps an approach name to a transfer setting (``transfer_setting``:
     ``null`` for the baseline — random initialisation and greedy pretraining of every layer; a
@@ -67,6 +70,7 @@ def run_transfer_experiments(
     Returns:
         Cell predictions (test cells of every fold) and runs (timings), all experiments stacked.
     """
+    pset1_cells, pset2_cells = (normalize_problem(c, normalizers)[0] for c in (pset1_cells, pset2_cells))
     problems = {
         "Pset1": (pset1_cells, pset1_classes, pset1_plan, pset1_source_model),
         "Pset2": (pset2_cells, pset2_classes, pset2_plan, pset2_source_model),

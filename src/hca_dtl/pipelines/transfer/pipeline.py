@@ -17,7 +17,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "pset1_cells", "pset1_classes", "pset2_cells", "pset2_classes",
                     "feature_list", "pset1_fold_plan", "pset2_fold_plan",
-                    "pset1_source_model", "pset2_source_model", "params:saa", "params:transfer",
+                    "pset1_source_model", "pset2_source_model", "normalizers", "params:saa",
+                    "params:transfer",
                 ],
                 outputs=["transfer_cell_predictions", "transfer_runs"],
                 name="run_transfer_experiments_node",
