@@ -12,7 +12,7 @@ import pandas as pd
 from hca_dtl.data.annotate import MetadataFiles
 from hca_dtl.data.download import fetch_all
 from hca_dtl.data.ingest import IngestConfig, ingest_export
-from hca_dtl.data.normalize import fit_normalizer
+from hca_dtl.data.normalize import NormalizationSpec, fit_normalizer
 from hca_dtl.data.readers import detect_layout
 from hca_dtl.data.schema import InputDataError
 from hca_dtl.data.synthetic import SyntheticConfig, write_synthetic_bbbc021
@@ -68,6 +68,18 @@ def prepare_raw_data(data_source: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _fitted(cells: pd.DataFrame, features: list[str], spec: NormalizationSpec, manifest: dict[str, Any]) -> dict:
+    """``fit_normalizer(...).to_dict()``, its errors naming the export and the setting to change."""
+    try:
+        return fit_normalizer(cells, features, spec).to_dict()
+    except InputDataError as error:
+        raise InputDataError(
+            f"Normalisation {spec.label!r} of '{manifest['export']}': {error} Controls are the cells of "
+            f"data_source.files.control_compounds {manifest.get('control_compounds', ['DMSO'])}; without controls "
+            "on every plate set ingestion.normalization: none (and whitening: none)."
+        ) from error
+
+
 def ingest_cells(
     manifest: dict[str, Any], params: dict[str, Any]
 ) -> tuple[pd.DataFrame, list[str], dict[str, Any], dict[str, Any]]:
@@ -83,7 +95,7 @@ def ingest_cells(
     config = IngestConfig.from_dict(params)
     cells, features, report = ingest_export(manifest["export"], MetadataFiles.from_dict(manifest), config,
                                             layout=manifest.get("layout"))
-    normalizers = {spec.label: fit_normalizer(cells, features, spec).to_dict() for spec in config.normalization_specs}
+    normalizers = {spec.label: _fitted(cells, features, spec, manifest) for spec in config.normalization_specs}
     report = {"data_source": manifest["description"], "synthetic": manifest["synthetic"], **report,
               "normalizations": list(normalizers), "normalization_default": next(iter(normalizers))}
     logger.info("Ingested %d cells × %d features from %s; normalisations fitted on the controls: %s",
