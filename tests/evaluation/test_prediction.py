@@ -171,6 +171,19 @@ def test_prepare_export_uses_the_training_scale_and_whitening_unless_told_otherw
         prepare_export(export, files, metadata, statistics="test")
 
 
+def test_plates_without_controls_are_left_out_and_reported(small_csv_export, larger_csv_export):
+    features = ["Nuclei_AreaShape_Area", "Cells_AreaShape_Area"]
+    training, _ = prepare_export(*larger_csv_export, {"features": features})
+    metadata = {"features": features,
+                "normalizer": fit_normalizer(training, features, NormalizationSpec("robust_z_pooled")).to_dict()}
+    export, files = small_csv_export  # 300 cells: some plates hold no DMSO cell
+    raw, _ = prepare_export(export, files, {"features": features})
+    cells, report = prepare_export(export, files, metadata)
+    skipped = report["plates_without_controls"]
+    assert skipped and set(skipped).isdisjoint(set(cells[PLATE].astype(str)))
+    assert len(cells) + sum(skipped.values()) == len(raw) == report["counts"]["cells_kept"]
+
+
 def test_missing_features_are_listed_with_their_count(small_csv_export):
     export, image = small_csv_export
     metadata = {"features": ["Cells_AreaShape_Area", "Cells_Foo_1", "Nuclei_Bar_2"], "problem": "Pset1",

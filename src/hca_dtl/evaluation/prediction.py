@@ -33,7 +33,7 @@ from hca_dtl.data.ingest import IngestConfig, ingest_export
 from hca_dtl.data.normalize import NormalizationSpec, Normalizer, fit_normalizer
 from hca_dtl.data.readers import detect_layout, read_objects
 from hca_dtl.data.schema import (
-    COMPARTMENTS, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, TREATMENT, InputDataError,
+    COMPARTMENTS, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, TREATMENT, InputDataError,
 )
 from hca_dtl.evaluation.results import PREDICTED, PROBABILITY, require_columns
 from hca_dtl.evaluation.voting import vote_shares
@@ -94,16 +94,40 @@ def model_normalizer(cells: pd.DataFrame, metadata: Mapping[str, Any], statistic
     """
     if statistics not in STATISTICS:
         raise ValueError(f"normalization_statistics must be one of {STATISTICS}, got {statistics!r}.")
-    features = list(metadata["features"])
     if "normalizer" not in metadata:
-        ingestion = metadata.get("ingestion") or {}
-        spec = NormalizationSpec(ingestion.get("normalization", "none"), ingestion.get("whitening", "none"),
-                                 ingestion.get("whitening_epsilon", 1.0))
+        spec = _model_spec(metadata)
         logger.warning("%s carries no training normalisation statistics: %s refitted on the new export.",
                        model_label(metadata), spec.label)
-        return fit_normalizer(cells, features, spec)
+        return fit_normalizer(cells, list(metadata["features"]), spec)
     trained = Normalizer.from_dict(metadata["normalizer"])
     return trained.recentred(cells) if statistics == "training" else trained.refitted(cells)
+
+
+def _model_spec(metadata: Mapping[str, Any]) -> NormalizationSpec:
+    if "normalizer" in metadata:
+        return NormalizationSpec.from_dict(metadata["normalizer"]["spec"])
+    ingestion = metadata.get("ingestion") or {}
+    return NormalizationSpec(ingestion.get("normalization", "none"), ingestion.get("whitening", "none"),
+                             ingestion.get("whitening_epsilon", 1.0))
+
+
+def _plates_with_controls(cells: pd.DataFrame, export: str | Path) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows of plates holding control cells, and the cell count of each plate left out.
+
+    Raises:
+        InputDataError: no plate holds control cells.
+    """
+    plates = cells[PLATE].astype(str)
+    lacking = ~plates.isin(set(plates[(cells[MOA] == CONTROL_MOA).to_numpy()]))
+    skipped = {str(p): int(n) for p, n in plates[lacking].value_counts().sort_index().items()}
+    if lacking.all():
+        raise InputDataError(f"'{export}': no plate holds control cells to centre on; check predict.control_compounds "
+                             "and the platemap's control wells.")
+    if skipped:
+        logger.warning("'%s': plate(s) %s hold no control cell to centre on; their %d cells are not predicted "
+                       "(predict_report.json, ingestion.plates_without_controls).", export, list(skipped),
+                       sum(skipped.values()))
+    return cells[~lacking.to_numpy()], skipped
 
 
 def prepare_export(
@@ -128,7 +152,9 @@ def prepare_export(
     Returns:
         ``(cells, report)``: the normalised cells table (metadata columns, ``Metadata_MOA``
         ``"DMSO"`` or ``"unknown"``, then exactly ``metadata["features"]`` in the model's order;
-        controls included) and the ingestion report with ``normalization`` (label, statistics).
+        controls included) and the ingestion report with ``normalization`` (label, statistics)
+        and ``plates_without_controls`` (plate -> cells; a plate without control cells cannot
+        be centred, so its cells are left out of a normalised model's predictions).
 
     Raises:
         InputDataError: The export lacks some of the model's features (all named), is unreadable,
@@ -140,6 +166,8 @@ def prepare_export(
     require_features(first.columns, features, model=model_label(metadata), export=str(export))
     config = prediction_config(metadata.get("ingestion") or {}, features)
     cells, _, report = ingest_export(export, replace(files, moa_metadata=None), config, layout)
+    if _model_spec(metadata).method != "none":
+        cells, report["plates_without_controls"] = _plates_with_controls(cells, export)
     normalizer = model_normalizer(cells, metadata, statistics)
     report["normalization"] = {"label": normalizer.spec.label, "statistics": statistics if "normalizer" in metadata
                                else "export (the model carries no training statistics)"}

@@ -52,7 +52,8 @@ def prepare_new_export(model: keras.Model, params: dict[str, Any]) -> tuple[pd.D
             "n_features": len(metadata["features"]),
         },
         "control_compounds": list(params["control_compounds"]),
-        "ingestion": {key: ingestion[key] for key in ("layout", "join", "counts", "normalization", "timings_s")},
+        "ingestion": {key: ingestion.get(key) for key in ("layout", "join", "counts", "normalization",
+                                                          "plates_without_controls", "timings_s")},
     }
     return cells, report
 
