@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 
 from hca_dtl.config import config_from_dict
-from hca_dtl.data.metadata import MoaColumns, assign_moa, identifier_strings, normalize_wells, read_image_table, read_moa_table
+from hca_dtl.data.metadata import (
+    MoaColumns, assign_moa, identifier_strings, normalize_wells, read_image_table, read_moa_table,
+)
 from hca_dtl.data.platemap import (
     PLATEMAP_NAME, BarcodeColumns, PlatemapColumns, read_barcode_platemap, read_platemap,
 )
@@ -282,8 +284,8 @@ class JoinAccount:
     def _metadata_examples(self) -> tuple[int, list[dict[str, Any]]]:
         rows = self.annotation.rows
         unused = rows[~rows[ROW].isin(self.used_rows)]
-        shown = [c for c in (*IMAGE_KEYS, PLATEMAP_NAME, PLATE, WELL, SITE) if c in self.keys or c in (PLATE, WELL, PLATEMAP_NAME)]
-        shown = [c for c in shown if c in rows.columns]
+        shown = [c for c in (*IMAGE_KEYS, PLATEMAP_NAME, PLATE, WELL, SITE)
+                 if c in rows.columns and (c in self.keys or c in (PLATE, WELL, PLATEMAP_NAME))]
         return len(unused), unused[shown].head(_EXAMPLES).to_dict("records")
 
     def _moa_examples(self) -> tuple[int, list[str]]:
@@ -345,7 +347,8 @@ class JoinAccount:
                 f"{self.counts[NO_METADATA_ROW]} of {self.n_non_control} non-control cells of '{self.export}' "
                 f"({100 * shares[NO_METADATA_ROW]:.1f} %; allowed: {100 * max_unmatched_share:g} %, "
                 f"ingestion.max_unmatched_share) have no row in the {files.source}.\n"
-                f"  Export keys without a metadata row (most cells first): {_rows(examples['export_keys_without_metadata_row'])}\n"
+                "  Export keys without a metadata row (most cells first): "
+                f"{_rows(examples['export_keys_without_metadata_row'])}\n"
                 f"  Metadata rows without cells ({summary['examples']['n_metadata_rows_without_cells']}): "
                 f"{_rows(examples['metadata_rows_without_cells'])}\n"
                 f"{_hint(self._unmatched_plates(), self._metadata_plates())}"
@@ -374,7 +377,8 @@ def _plain(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _rows(records: list[dict[str, Any]]) -> str:
-    """``[{Metadata_Plate: 'P1', Metadata_Well: 'E06', cells: 35}]`` → ``Metadata_Plate='P1' Metadata_Well='E06' (35 cells)``."""
+    """``[{Metadata_Plate: 'P1', Metadata_Well: 'E06', cells: 35}]`` →
+    ``Metadata_Plate='P1' Metadata_Well='E06' (35 cells)``."""
     def row(record: dict[str, Any]) -> str:
         cells = f" ({record['cells']} cells)" if "cells" in record else ""
         return " ".join(f"{k}={v!r}" for k, v in record.items() if k != "cells") + cells

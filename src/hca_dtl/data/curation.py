@@ -12,7 +12,8 @@ The default recipe (``CurationConfig``) keeps the compartment-prefixed columns (
   nearly every cell (it carries almost no information and is dropped);
 
 then drops constant columns and columns whose NaN share exceeds ``max_nan_fraction``, decided on the
-rows given (ingestion gives the control rows, so that no treated cell changes the feature list). ``keep`` forces columns in, ``drop`` forces them out. On the synthetic data this
+rows given (ingestion gives the control rows, so that no treated cell changes the feature list).
+``keep`` forces columns in, ``drop`` forces them out. On the synthetic data this
 leaves 453 features, the number of the paper.
 """
 

@@ -170,12 +170,14 @@ def read_image_table(path: str | Path) -> pd.DataFrame:
     concentration = parse_concentrations(images["Image_Metadata_Concentration"], path, "Image_Metadata_Concentration")
     site = images["Image_FileName_DAPI"].astype(str).str.extract(_SITE_PATTERN, expand=False)
     if site.isna().any():
+        line = int(site.isna().to_numpy().argmax())
         raise InputDataError(f"'{path}' column 'Image_FileName_DAPI': no site '_sN_' in "
-                             f"{images.loc[site.isna(), 'Image_FileName_DAPI'].iloc[0]!r} (line {site.isna().idxmax() + 2}).")
+                             f"{images['Image_FileName_DAPI'].iloc[line]!r} (line {line + 2}).")
     batch = images["Image_PathName_DAPI"].fillna("").astype(str).str.split("/").str[0]
     if (batch == "").any():
+        line = int((batch == "").to_numpy().argmax())
         raise InputDataError(f"'{path}' column 'Image_PathName_DAPI': no batch (week) folder in "
-                             f"{images.loc[batch == '', 'Image_PathName_DAPI'].iloc[0]!r} (line {(batch == '').idxmax() + 2}).")
+                             f"{images['Image_PathName_DAPI'].iloc[line]!r} (line {line + 2}).")
     compound = identifier_strings(images["Image_Metadata_Compound"])
     table = pd.DataFrame({
         "TableNumber": identifier_strings(images["TableNumber"]),
