@@ -31,7 +31,8 @@ import pandas as pd
 
 from hca_dtl.config import config_from_dict
 from hca_dtl.data.metadata import (
-    MoaColumns, assign_moa, identifier_strings, normalize_wells, read_image_table, read_moa_table,
+    IMAGE_KEYS as _IMAGE_KEYS, MoaColumns, assign_moa, identifier_strings, normalize_wells, read_image_table,
+    read_moa_table,
 )
 from hca_dtl.data.platemap import (
     PLATEMAP_NAME, BarcodeColumns, PlatemapColumns, read_barcode_platemap, read_platemap,
@@ -47,7 +48,7 @@ ROW = "_metadata_row"  # index of the matched metadata row, -1 for none
 CONTROL, ANNOTATED, NO_METADATA_ROW, NO_MOA = "control", "annotated", "no_metadata_row", "no_moa"
 STATUSES = (CONTROL, ANNOTATED, NO_METADATA_ROW, NO_MOA)
 KEPT = (CONTROL, ANNOTATED)
-IMAGE_KEYS = ["TableNumber", "ImageNumber"]
+IMAGE_KEYS = list(_IMAGE_KEYS)  # (TableNumber, ImageNumber), as a join key list
 _EXAMPLES = 5
 
 
