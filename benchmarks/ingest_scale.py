@@ -22,11 +22,11 @@ from hca_dtl.data.synthetic import SyntheticConfig, write_synthetic_bbbc021
 
 _CHILD = """
 import json, sys, time
+from hca_dtl.data.annotate import MetadataFiles
 from hca_dtl.data.ingest import IngestConfig, ingest_export
 manifest = json.loads(sys.argv[1])
 start = time.perf_counter()
-cells, features, report = ingest_export(manifest["export"], manifest["image_metadata"], manifest["moa_metadata"],
-                                        IngestConfig())
+cells, features, report = ingest_export(manifest["export"], MetadataFiles.from_dict(manifest), IngestConfig())
 cells.to_parquet(sys.argv[2])
 print(json.dumps({"wall_s": time.perf_counter() - start, "counts": report["counts"], "timings_s": report["timings_s"]}))
 """

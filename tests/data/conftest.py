@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hca_dtl.data.annotate import MetadataFiles
 from hca_dtl.data.synthetic import SyntheticConfig, synthetic_tables, write_sqlite
 
 SMALL = SyntheticConfig(seed=7, n_cells=1500)
@@ -26,6 +27,11 @@ def write_metadata(tables: dict[str, pd.DataFrame], folder: Path) -> tuple[Path,
     tables["image_csv"].to_csv(image, index=False)
     tables["moa_csv"].to_csv(moa, index=False)
     return image, moa
+
+
+def image_table_files(image: Path, moa: Path | None, **kwargs) -> MetadataFiles:
+    """The BBBC021 way: an image table and (optionally) an MOA table."""
+    return MetadataFiles(image_metadata=str(image), moa_metadata=None if moa is None else str(moa), **kwargs)
 
 
 @pytest.fixture(scope="session")

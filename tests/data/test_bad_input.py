@@ -12,13 +12,13 @@ from hca_dtl.data.readers import detect_layout, read_objects
 from hca_dtl.data.schema import COMPOUND, InputDataError
 from hca_dtl.data.synthetic import write_cellprofiler_csv
 
-from .conftest import TABLES, write_cytominer, write_metadata
+from .conftest import TABLES, image_table_files, write_cytominer, write_metadata
 
 
 def _ingest(tables, tmp_path, **kwargs):
     image, moa = write_metadata(tables, tmp_path / "meta")
     export = write_cytominer({t: tables[t] for t in TABLES if t in tables}, tmp_path / "export.sqlite")
-    return ingest_export(export, image, moa, IngestConfig(**kwargs))
+    return ingest_export(export, image_table_files(image, moa), IngestConfig.from_dict(kwargs))
 
 
 def test_missing_table(tiny_tables, tmp_path):
@@ -56,12 +56,16 @@ def test_cell_without_parent_nucleus(tiny_tables, tmp_path):
         _ingest(tiny_tables, tmp_path)
 
 
-def test_non_numeric_feature_column(tiny_tables, tmp_path):
+def test_text_in_a_feature_column_is_named_with_what_to_do(tiny_tables, tmp_path):
     cells = tiny_tables["Cells"].astype({"Cells_AreaShape_Solidity": object})
-    cells.loc[7, "Cells_AreaShape_Solidity"] = "n/a"
+    cells.loc[7, "Cells_AreaShape_Solidity"] = "high"
     tiny_tables["Cells"] = cells
-    with pytest.raises(InputDataError, match=r"export.sqlite'.*'Cells_AreaShape_Solidity'.*'n/a'"):
+    with pytest.raises(InputDataError, match=r"export.sqlite' table Cells column 'Cells_AreaShape_Solidity' holds the "
+                                             r"text 'high'.*curation.drop: \[Cells_AreaShape_Solidity\]"):
         _ingest(tiny_tables, tmp_path)
+    cells, features, _ = _ingest(tiny_tables, tmp_path,
+                                 curation={"drop": ["Cells_AreaShape_Solidity"]})  # the way out the message names
+    assert "Cells_AreaShape_Solidity" not in features and len(cells) > 0
 
 
 def test_compound_missing_from_moa_table_is_reported_and_excluded(tiny_tables, tmp_path):
@@ -69,10 +73,12 @@ def test_compound_missing_from_moa_table_is_reported_and_excluded(tiny_tables, t
     victim = compound.loc[compound.Image_Metadata_Compound != "DMSO", "Image_Metadata_Compound"].iloc[0]
     moa = tiny_tables["moa_csv"]
     tiny_tables["moa_csv"] = moa[moa.compound != victim]
-    cells, _, report = _ingest(tiny_tables, tmp_path)
+    with pytest.raises(InputDataError, match=rf"(?s)no row in the MOA table .*'{victim}@.*max_unannotated_share"):
+        _ingest(tiny_tables, tmp_path)
+    cells, _, report = _ingest(tiny_tables, tmp_path, max_unannotated_share=1.0)  # unannotated on purpose
     assert victim not in set(cells[COMPOUND].astype(str))
     assert any(t.startswith(f"{victim}@") for t in report["unannotated_treatments"])
-    assert report["counts"]["cells_without_annotation"] > 0
+    assert report["counts"]["cells_no_moa"] > 0
 
 
 def test_empty_database(tmp_path):
@@ -105,7 +111,7 @@ def test_csv_export_with_other_column_order_still_works(tiny_tables, tmp_path):
     cells_csv = pd.read_csv(folder / "Cells.csv")
     cells_csv[sorted(cells_csv.columns, reverse=True)].to_csv(folder / "Cells.csv", index=False)
     image, moa = write_metadata(tiny_tables, tmp_path / "meta")
-    cells, features, _ = ingest_export(folder, image, moa, IngestConfig())
+    cells, features, _ = ingest_export(folder, image_table_files(image, moa), IngestConfig())
     assert len(features) == 453 and len(cells) > 0
 
 

@@ -1,4 +1,4 @@
-"""Ingestion: the cells table, its report, normalisation and the real per-well profiles."""
+"""Ingestion: the cells table, its report, curation on the controls and the real per-well profiles."""
 
 from __future__ import annotations
 
@@ -10,19 +10,29 @@ import pytest
 
 from hca_dtl.data.curation import CurationConfig
 from hca_dtl.data.ingest import IngestConfig, ingest_export
-from hca_dtl.data.normalize import MAD_TO_SD, whiten_on_controls
+from hca_dtl.data.normalize import MAD_TO_SD, NormalizationSpec, fit_normalizer
 from hca_dtl.data.schema import (
     COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, UNKNOWN_MOA, WELL,
     InputDataError, feature_columns,
 )
 from hca_dtl.data.synthetic import write_cellprofiler_csv, write_cellprofiler_sqlite
 
-from .conftest import SMALL, TABLES
+from .conftest import SMALL, TABLES, image_table_files
+
+
+def _files(small_export, moa=True, **kwargs):
+    return image_table_files(small_export["image"], small_export["moa"] if moa else None, **kwargs)
+
+
+def _normalised(small_export, method, whitening="none", epsilon=1.0, nan_policy="impute_median"):
+    cells, features, report = ingest_export(small_export["cytominer"], _files(small_export),
+                                            IngestConfig(nan_policy=nan_policy))
+    return fit_normalizer(cells, features, NormalizationSpec(method, whitening, epsilon)).transform(cells), features, report
 
 
 @pytest.fixture(scope="module")
 def ingested(small_export):
-    return ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"], IngestConfig())
+    return ingest_export(small_export["cytominer"], _files(small_export), IngestConfig())
 
 
 def test_cells_table_and_report(ingested, small_tables):
@@ -38,7 +48,14 @@ def test_cells_table_and_report(ingested, small_tables):
     assert (counts["treatments"], counts["compounds"], counts["moas"]) == (103, 38, 12)
     assert report["unannotated_treatments"] == ["unannotated_1@1"]
     assert counts["cells_read"] == len(small_tables["Cells"])
-    assert counts["cells_read"] == counts["cells_kept"] + counts["cells_dropped_nan"] + counts["cells_without_annotation"]
+    assert counts["cells_read"] == (counts["cells_kept"] + counts["cells_dropped_nan"] + counts["cells_no_metadata_row"]
+                                    + counts["cells_no_moa"])
+    assert counts["cells_no_metadata_row"] == 0 and counts["cells_no_moa"] > 0  # unannotated_1
+    join = report["join"]
+    assert join["cells_read"] == join["cells_matched"] + sum(join["cells_unmatched"].values())
+    assert join["examples"]["treatments_without_moa"] == [{TREATMENT: "unannotated_1@1", "cells": counts["cells_no_moa"]}]
+    assert join["joined_on"] == ["TableNumber", "ImageNumber"]
+    assert report["curation_rows"] == f"the {join['cells_control']} control rows"
     assert 0 < counts["cells_dropped_nan"] < 0.01 * counts["cells_read"]
     assert counts["control_cells"] == int((cells[MOA] == CONTROL_MOA).sum()) > 0
     assert counts["cells_kept"] - counts["control_cells"] == pytest.approx(SMALL.n_cells, rel=0.01)
@@ -59,14 +76,14 @@ def test_every_layout_gives_the_same_cells_table(ingested, small_tables, small_e
     ]
     reference = ingested[0].sort_values([PLATE, WELL, SITE, "Cells_AreaShape_Area"]).reset_index(drop=True)
     for export in exports:
-        cells, _, report = ingest_export(export, small_export["image"], small_export["moa"], IngestConfig(chunk_images=64))
+        cells, _, report = ingest_export(export, _files(small_export), IngestConfig(chunk_images=64))
+        assert report["join"]["joined_on"] == ["Metadata_Plate", "Metadata_Well", "Metadata_Site"]
         cells = cells.sort_values([PLATE, WELL, SITE, "Cells_AreaShape_Area"]).reset_index(drop=True)
         pd.testing.assert_frame_equal(cells, reference, check_categorical=False)
 
 
 def test_robust_z_normalisation_centres_controls_per_plate(small_export):
-    config = IngestConfig(normalization="robust_z", nan_policy="impute_median")
-    cells, features, report = ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"], config)
+    cells, features, report = _normalised(small_export, "robust_z")
     assert report["counts"]["cells_dropped_nan"] == 0 and report["counts"]["values_imputed"] > 0
     assert np.isfinite(cells[features].to_numpy()).all()
     controls = cells[cells[MOA] == CONTROL_MOA]
@@ -80,10 +97,8 @@ def test_robust_z_normalisation_centres_controls_per_plate(small_export):
 
 
 def test_pooled_robust_z_centres_per_plate_and_scales_once(small_export):
-    config = IngestConfig(normalization="robust_z_pooled", nan_policy="impute_median")
-    cells, features, _ = ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"], config)
-    per_plate, _, _ = ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"],
-                                    IngestConfig(normalization="robust_z", nan_policy="impute_median"))
+    cells, features, _ = _normalised(small_export, "robust_z_pooled")
+    per_plate, _, _ = _normalised(small_export, "robust_z")
     controls = cells[cells[MOA] == CONTROL_MOA]
     plate_mads = []
     for _, plate in controls.groupby(PLATE, observed=True):
@@ -119,7 +134,7 @@ def _correlated_wells(n_controls: int, n_treated: int, seed: int = 0) -> tuple[p
 def test_zca_whitening_on_controls():
     wells, features = _correlated_wells(2000, 50)
     before = wells[features].to_numpy(np.float64)
-    whitened = whiten_on_controls(wells.copy(), features, epsilon=1e-6)
+    whitened = fit_normalizer(wells, features, NormalizationSpec("none", "zca_controls", 1e-6)).transform(wells)
     values = whitened[features].to_numpy(np.float64)
     assert whitened[features].dtypes.eq(np.float32).all()
     controls = values[:2000]
@@ -131,7 +146,8 @@ def test_zca_whitening_on_controls():
     shift = values[2000:].mean(axis=0)
     assert shift[3] > 2.0 and np.abs(shift[:3]).max() < 0.5
     # A ridge shrinks the controls' variance along low-variance directions: eigenvalues λ / (λ + ε).
-    ridged = whiten_on_controls(wells.copy(), features, epsilon=1.0)[features].to_numpy(np.float64)[:2000]
+    ridged = fit_normalizer(wells, features, NormalizationSpec("none", "zca_controls", 1.0)).transform(wells)
+    ridged = ridged[features].to_numpy(np.float64)[:2000]
     eigenvalues = np.linalg.eigvalsh(np.cov(before[:2000], rowvar=False))
     np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(np.cov(ridged, rowvar=False))),
                                eigenvalues / (eigenvalues + 1.0), rtol=1e-3)
@@ -140,9 +156,9 @@ def test_zca_whitening_on_controls():
 def test_zca_whitening_rejects_bad_input():
     wells, features = _correlated_wells(1, 5)
     with pytest.raises(InputDataError, match="at least 2 DMSO"):
-        whiten_on_controls(wells, features, epsilon=1.0)
+        fit_normalizer(wells, features, NormalizationSpec("none", "zca_controls", 1.0))
     with pytest.raises(ValueError, match="epsilon"):
-        whiten_on_controls(_correlated_wells(10, 5)[0], features, epsilon=0.0)
+        NormalizationSpec("none", "zca_controls", 0.0)
     with pytest.raises(ValueError, match="whitening"):
         IngestConfig(whitening="pca")
 
@@ -159,8 +175,7 @@ def test_config_from_dict():
 
 def test_curation_drop_and_keep_lists(small_export):
     curation = CurationConfig(drop=("Cells_AreaShape_Area",), keep=("Nuclei_AreaShape_EulerNumber",))
-    _, features, report = ingest_export(small_export["cytominer"], small_export["image"], small_export["moa"],
-                                        IngestConfig(curation=curation))
+    _, features, report = ingest_export(small_export["cytominer"], _files(small_export), IngestConfig(curation=curation))
     assert "Cells_AreaShape_Area" not in features and "Nuclei_AreaShape_EulerNumber" in features
     assert report["counts"]["features_kept"] == 453
 
@@ -168,9 +183,11 @@ def test_curation_drop_and_keep_lists(small_export):
 def test_real_per_well_profiles(shared_data):
     folder = shared_data / "bbbc021"
     cells, features, report = ingest_export(
-        folder / "ljosa_jbiomolscreen_2013_per_well_mean.csv.gz", folder / "BBBC021_v1_image.csv.gz",
-        folder / "BBBC021_v1_moa.csv", IngestConfig())
+        folder / "ljosa_jbiomolscreen_2013_per_well_mean.csv.gz",
+        image_table_files(folder / "BBBC021_v1_image.csv.gz", folder / "BBBC021_v1_moa.csv"), IngestConfig())
     assert report["layout"] == "profiles"
+    assert report["join"]["cells_unmatched"] == {"no_metadata_row": 0, "no_moa": 0}
+    assert report["join"]["joined_on"] == ["Metadata_Plate", "Metadata_Well"]
     counts = report["counts"]
     assert (counts["compounds"], counts["treatments"], counts["moas"]) == (38, 103, 12)
     assert (cells[MOA] != CONTROL_MOA).sum() == 302 and (cells[MOA] == CONTROL_MOA).sum() == 330
@@ -181,12 +198,12 @@ def test_real_per_well_profiles(shared_data):
 
 def test_real_per_well_profiles_whitened_on_dmso(shared_data):
     folder = shared_data / "bbbc021"
-    files = (folder / "ljosa_jbiomolscreen_2013_per_well_mean.csv.gz", folder / "BBBC021_v1_image.csv.gz",
-             folder / "BBBC021_v1_moa.csv")
-    config = dict(nan_policy="impute_median", normalization="robust_z_pooled")
-    pooled, features, _ = ingest_export(*files, IngestConfig(**config))
-    whitened, _, report = ingest_export(*files, IngestConfig(**config, whitening="zca_controls"))
-    assert report["whitening"] == "zca_controls"
+    cells, features, _ = ingest_export(
+        folder / "ljosa_jbiomolscreen_2013_per_well_mean.csv.gz",
+        image_table_files(folder / "BBBC021_v1_image.csv.gz", folder / "BBBC021_v1_moa.csv"),
+        IngestConfig(nan_policy="impute_median"))
+    pooled = fit_normalizer(cells, features, NormalizationSpec("robust_z_pooled")).transform(cells)
+    whitened = fit_normalizer(cells, features, NormalizationSpec("robust_z_pooled", "zca_controls", 1.0)).transform(cells)
     dmso = (whitened[MOA] == CONTROL_MOA).to_numpy()
     before = np.linalg.eigvalsh(np.cov(pooled.loc[dmso, features].to_numpy(np.float64), rowvar=False))
     after = np.linalg.eigvalsh(np.cov(whitened.loc[dmso, features].to_numpy(np.float64), rowvar=False))
@@ -195,14 +212,14 @@ def test_real_per_well_profiles_whitened_on_dmso(shared_data):
 
 
 def test_without_moa_table_every_treatment_is_kept_as_unknown(ingested, small_export):
-    cells, features, report = ingest_export(small_export["cytominer"], small_export["image"], None, IngestConfig(),
-                                            control_compounds=["DMSO"])
+    cells, features, report = ingest_export(small_export["cytominer"], _files(small_export, moa=False), IngestConfig())
     labelled = ingested[0]
     assert features == ingested[1]
     assert set(cells[MOA]) == {CONTROL_MOA, UNKNOWN_MOA}
     assert (cells[MOA] == CONTROL_MOA).sum() == (labelled[MOA] == CONTROL_MOA).sum()
     assert set(cells[TREATMENT]) == set(labelled[TREATMENT]) | {"unannotated_1@1"}
-    assert report["unannotated_treatments"] == [] and report["counts"]["cells_without_annotation"] == 0
+    assert report["unannotated_treatments"] == [] and report["counts"]["cells_no_moa"] == 0
+    assert report["counts"]["cells_no_metadata_row"] == 0
     known = cells[cells[COMPOUND] != "unannotated_1"].sort_values([PLATE, WELL, SITE, "Cells_AreaShape_Area"])
     reference = labelled.sort_values([PLATE, WELL, SITE, "Cells_AreaShape_Area"])
     np.testing.assert_array_equal(known[features].to_numpy(), reference[features].to_numpy())

@@ -83,7 +83,8 @@ def test_real_metadata_counts(real_metadata: pd.DataFrame) -> None:
     assert weeks == [f"Week{i}" for i in range(1, 11)]
     assert set(real_metadata[SITE]) == {1, 2, 3, 4}
     assert not real_metadata.duplicated(["TableNumber", "ImageNumber"]).any()
-    assert real_metadata["TableNumber"].dtype == "int64"
+    assert set(real_metadata["TableNumber"]) == {str(i) for i in range(10)}  # identifiers are text
+    assert real_metadata["ImageNumber"].dtype == "int64"
     assert real_metadata[CONCENTRATION].dtype == "float64"
     dropped = real_metadata.attrs["unannotated_treatments"]
     assert dropped == sorted(dropped) and not set(dropped) & set(real_metadata[TREATMENT])
@@ -139,8 +140,11 @@ def test_missing_file_names_path(tmp_path: Path, small_files) -> None:
 
 def test_missing_image_columns_named(small_files) -> None:
     image_csv, moa_csv = small_files
-    pd.read_csv(image_csv).drop(columns=["Image_PathName_DAPI", "Replicate"]).to_csv(image_csv, index=False)
-    with pytest.raises(InputDataError, match=r"image\.csv.*Image_PathName_DAPI.*Replicate"):
+    images = pd.read_csv(image_csv).drop(columns=["Image_FileName_Tubulin", "Image_PathName_Actin", "Replicate"])
+    images.to_csv(image_csv, index=False)
+    assert len(read_bbbc021_metadata(image_csv, moa_csv)) == 4  # the unused channels and replicate are not needed
+    images.drop(columns=["Image_PathName_DAPI", "Image_Metadata_Well_DAPI"]).to_csv(image_csv, index=False)
+    with pytest.raises(InputDataError, match=r"image\.csv.*Image_PathName_DAPI.*Image_Metadata_Well_DAPI"):
         read_bbbc021_metadata(image_csv, moa_csv)
 
 
@@ -156,14 +160,14 @@ def test_duplicate_image_key_named(small_files) -> None:
     images = pd.read_csv(image_csv)
     images.loc[4, ["TableNumber", "ImageNumber"]] = [1, 2]
     images.to_csv(image_csv, index=False)
-    with pytest.raises(InputDataError, match=r"image\.csv.*\(1, 2\)"):
+    with pytest.raises(InputDataError, match=r"image\.csv.*'TableNumber': '1', 'ImageNumber': 2\} on lines 3, 6"):
         read_bbbc021_metadata(image_csv, moa_csv)
 
 
 def test_duplicate_moa_row_and_bad_values(small_files) -> None:
     image_csv, moa_csv = small_files
     moa_csv.write_text('compound,concentration,moa\ntaxol,0.3,A\ntaxol,0.30000001,B\n')
-    with pytest.raises(InputDataError, match="taxol@0.3"):
+    with pytest.raises(InputDataError, match="taxol@0.3.* on lines 2, 3"):
         read_bbbc021_metadata(image_csv, moa_csv)
     moa_csv.write_text("compound,concentration,moa\ntaxol,lots,A\n")
     with pytest.raises(InputDataError, match="'lots'"):

@@ -19,6 +19,7 @@ def _located(path, layout=None, chunk_images=250) -> pd.DataFrame:
     cells = pd.concat(list(read_objects(path, layout, chunk_images=chunk_images)), ignore_index=True)
     keys = [k for k in ("TableNumber", "ImageNumber") if k in cells.columns]
     images = read_images(path, layout)[keys + SORT[:3]]
+    images[SORT[2]] = images[SORT[2]].astype(int)  # a CSV's Image table is read as text
     located = cells.merge(images, on=keys)
     return located.drop(columns=keys).sort_values(SORT).reset_index(drop=True)
 

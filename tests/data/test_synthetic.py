@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from hca_dtl.data import synthetic
 from hca_dtl.data.curation import CurationConfig, select_features
+from hca_dtl.data.annotate import MetadataFiles
 from hca_dtl.data.ingest import IngestConfig, ingest_export
 from hca_dtl.data.metadata import read_bbbc021_metadata
 from hca_dtl.data.schema import COMPARTMENTS, CONTROL_MOA, MOA
@@ -146,8 +147,7 @@ def test_config_from_dict():
 
 def test_per_cell_classifier_is_above_chance_but_not_perfect(tmp_path):
     manifest = write_synthetic_bbbc021(tmp_path, SyntheticConfig(seed=5, n_cells=4000))
-    cells, features, _ = ingest_export(manifest["export"], manifest["image_metadata"], manifest["moa_metadata"],
-                                       IngestConfig())
+    cells, features, _ = ingest_export(manifest["export"], MetadataFiles.from_dict(manifest), IngestConfig())
     cells = cells[cells[MOA] != CONTROL_MOA]
     x = cells[features].to_numpy(np.float64)
     x = np.sign(x) * np.log1p(np.abs(x))

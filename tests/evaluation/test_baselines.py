@@ -7,7 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hca_dtl.data.schema import BATCH, COMPOUND, LABEL, MOA, ROLE_TEST, ROLE_TRAIN, TREATMENT
+from hca_dtl.data.normalize import FoldNormalizers
+from hca_dtl.data.schema import (
+    BATCH,
+    COMPOUND,
+    LABEL,
+    MOA,
+    ROLE_TEST,
+    ROLE_TRAIN,
+    TREATMENT,
+    feature_columns,
+)
 from hca_dtl.evaluation.baselines import fit_fold, nsc_nearest_neighbour
 from hca_dtl.evaluation.experiments import experiment_keys
 from hca_dtl.evaluation.harness import run_unit
@@ -22,13 +32,12 @@ SMALL_GRIDS = {
                 "train_fraction": 0.5, "min_train_cells": 0},
     "logistic_regression": {"C": {"candidates": [0.1, 10.0]}},
 }
-RAW = {"raw": lambda cells: cells}
 
 
 def run_baseline(name, cells, features, plan, classes, options, selection="validation_wells"):
     method = Method(name, "baseline", options=options, baseline=name)
     return run_unit(cells, classes, features, plan, method, experiment_keys(name, "toy"),
-                    loocv=LOOCVConfig(selection=selection, inner_folds=2), normalizers=RAW)
+                    loocv=LOOCVConfig(selection=selection, inner_folds=2), normalizers=FoldNormalizers.identity(feature_columns(cells.columns)))
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hca_dtl.data.normalize import FoldNormalizers
 from hca_dtl.data.schema import BATCH, COMPOUND, ROLE_TEST, ROLE_TRAIN, feature_columns
 from hca_dtl.evaluation.experiments import experiment_keys, train_network_folds
 from hca_dtl.evaluation.harness import run_unit
 from hca_dtl.evaluation.loocv import leave_one_compound_out
 from hca_dtl.evaluation.protocol import LOOCVConfig, Method
-from hca_dtl.evaluation.sources import fold_sources, fold_transfer_init, source_networks, train_source_bank
+from hca_dtl.evaluation.sources import (
+    fold_sources,
+    fold_transfer_init,
+    source_networks,
+    train_source_bank,
+)
 from hca_dtl.model import SAAConfig, transfer_setting
 from hca_dtl.model.learners import learner
 
 SAA = dict(hidden_units=[8, 8], pretrain_learning_rate=0.05, pretrain_epochs=1,
            finetune_learning_rate=0.5, finetune_max_epochs=3, batch_size=16, seed=1)
-RAW = {"raw": lambda cells: cells}
 
 
 def run(cells, classes, plan, setting=None, *, members=1, sources=(), **loocv):
@@ -27,7 +32,7 @@ def run(cells, classes, plan, setting=None, *, members=1, sources=(), **loocv):
     keys = experiment_keys("X", "toy", setting=setting, source="src")
     return run_unit(cells, classes, feature_columns(cells.columns), plan,
                     Method("X", "network", setting=setting), keys,
-                    loocv=LOOCVConfig(members=members, **loocv), normalizers=RAW,
+                    loocv=LOOCVConfig(members=members, **loocv), normalizers=FoldNormalizers.identity(feature_columns(cells.columns)),
                     learner_params={"saa": SAA}, sources=sources)
 
 
@@ -162,12 +167,12 @@ def test_scrambling_a_held_out_compound_leaves_its_transferred_fold_unchanged(ce
     trained = [train_network_folds(a, b, plan, len(classes), learner("saa"), SAAConfig(**SAA),
                                    classes=classes, setting=setting, source_networks=networks)
                for a, b in ((x, y), (x_bad, y_bad))]
-    np.testing.assert_array_equal(trained[0].probabilities[~held_out, fold],
-                                  trained[1].probabilities[~held_out, fold])
+    np.testing.assert_array_equal(trained[0].probabilities[~held_out, 0, fold],
+                                  trained[1].probabilities[~held_out, 0, fold])
     # ... while a fold that trains on those cells does change: the perturbation was real.
     seen = next(f for f in range(plan.n_folds) if (plan.roles[held_out, f] == ROLE_TRAIN).any())
-    assert not np.array_equal(trained[0].probabilities[~held_out, seen],
-                              trained[1].probabilities[~held_out, seen])
+    assert not np.array_equal(trained[0].probabilities[~held_out, 0, seen],
+                              trained[1].probabilities[~held_out, 0, seen])
 
 
 def test_a_collapsed_network_is_counted_and_logged(cells, classes, caplog) -> None:
@@ -178,10 +183,40 @@ def test_a_collapsed_network_is_counted_and_logged(cells, classes, caplog) -> No
     with caplog.at_level("WARNING", logger="hca_dtl.evaluation.harness"):
         result = run_unit(cells, classes, feature_columns(cells.columns), plan,
                           Method("X", "network"), experiment_keys("X", "toy"),
-                          loocv=LOOCVConfig(), normalizers=RAW, learner_params={"saa": frozen})
+                          loocv=LOOCVConfig(), normalizers=FoldNormalizers.identity(feature_columns(cells.columns)), learner_params={"saa": frozen})
     assert result.runs["n_collapsed_folds"].tolist() == [plan.n_folds]
     assert "collapsed" in caplog.text and "at or below chance" in caplog.text
     from hca_dtl.reporting.tables import run_warnings
     warnings = run_warnings(result.runs, result.accuracies, {"toy": 1 / 3})
     assert {"7 of 7 folds collapsed to one class"} <= set(warnings["warning"])
     assert warnings["warning"].str.contains("at or below chance").any()
+
+
+def test_candidates_that_differ_in_members_or_normalisation_train_as_one_model(cells, classes) -> None:
+    # The 1-member candidate is member 0 of the 2-member model, network for network: trained
+    # once, it predicts exactly what a 1-member run predicts.
+    from hca_dtl.data.normalize import NormalizationSpec, Normalizer
+    from hca_dtl.evaluation.harness import _run_network
+
+    features = feature_columns(cells.columns)
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
+    identity = FoldNormalizers.identity(features)
+    method = Method("X", "network")
+    both = _run_network(cells, classes, features, plan, method,
+                        LOOCVConfig(members={"candidates": [1, 2]}), identity, {"saa": SAA}, ())
+    alone = _run_network(cells, classes, features, plan, method, LOOCVConfig(), identity,
+                         {"saa": SAA}, ())
+    np.testing.assert_array_equal(both[0][0], alone[0][0])  # predicted codes, candidate 0
+    assert [o.label for o in both[3]] == ["members=1", "members=2"]
+    assert not np.isnan(both[2]).any()  # each scored on its validation wells
+    # Two normalisations (here: raw, and every feature doubled) are two blocks of one model.
+    doubled = Normalizer(NormalizationSpec("robust_z_pooled"), tuple(features),
+                         centres={p: np.zeros(len(features)) for p in cells["Metadata_Plate"].unique()},
+                         scale=np.full(len(features), 0.5))
+    two = FoldNormalizers({"raw": next(iter(identity._fitted.values())), "doubled": doubled})
+    result = run_unit(cells, classes, features, plan, method, experiment_keys("X", "toy"),
+                      loocv=LOOCVConfig(selection="inner_compounds", inner_folds=2),
+                      normalizers=two, learner_params={"saa": SAA})
+    assert set(result.choices["candidate"]) == {"normalization=raw", "normalization=doubled"}
+    assert result.choices.groupby("fold")["chosen"].sum().eq(1).all()
+    assert result.runs["n_candidates"].tolist() == [2]

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hca_dtl.data.annotate import MetadataFiles
+from hca_dtl.data.normalize import NormalizationSpec, fit_normalizer
 from hca_dtl.data.schema import (
     BATCH, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, UNKNOWN_MOA, WELL,
     InputDataError, treatment_name,
@@ -110,7 +112,7 @@ def small_csv_export(tmp_path_factory):
     export = write_cellprofiler_csv({t: tables[t] for t in ("Image", "Cells", "Cytoplasm", "Nuclei")}, folder / "csv")
     image = folder / "image.csv"
     tables["image_csv"].to_csv(image, index=False)
-    return export, image
+    return export, MetadataFiles(image_metadata=str(image))
 
 
 def test_prepare_export_keeps_exactly_the_model_features(small_csv_export):
@@ -119,7 +121,7 @@ def test_prepare_export_keeps_exactly_the_model_features(small_csv_export):
     # curation would drop but a model trained on it needs (imputed here, as in its training).
     features = ["Nuclei_AreaShape_Area", "Cytoplasm_Texture_Correlation_CorrDAPI_10_0", "Cells_AreaShape_Area"]
     metadata = {"features": features, "ingestion": {"nan_policy": "impute_median"}, "problem": "toy"}
-    cells, report = prepare_export(export, image, metadata, control_compounds=["DMSO"])
+    cells, report = prepare_export(export, image, metadata)
     assert list(cells.columns) == [*METADATA_COLUMNS, *features]
     assert np.isfinite(cells[features].to_numpy()).all()
     assert set(cells[MOA]) == {CONTROL_MOA, UNKNOWN_MOA}
@@ -127,16 +129,59 @@ def test_prepare_export_keeps_exactly_the_model_features(small_csv_export):
     assert report["counts"]["cells_kept"] == report["counts"]["cells_read"] == len(cells)
 
 
-def test_prepare_export_whitens_like_the_model_on_its_own_controls(small_csv_export):
-    export, image = small_csv_export
+@pytest.fixture(scope="module")
+def larger_csv_export(tmp_path_factory):
+    """As ``small_csv_export`` with enough cells for every plate to hold DMSO cells."""
+    tables = synthetic_tables(SyntheticConfig(seed=11, n_cells=1500))
+    folder = tmp_path_factory.mktemp("larger_export")
+    export = write_cellprofiler_csv({t: tables[t] for t in ("Image", "Cells", "Cytoplasm", "Nuclei")}, folder / "csv")
+    tables["image_csv"].to_csv(folder / "image.csv", index=False)
+    return export, MetadataFiles(image_metadata=str(folder / "image.csv"))
+
+
+def test_prepare_export_uses_the_training_scale_and_whitening_unless_told_otherwise(larger_csv_export):
+    export, files = larger_csv_export
     features = ["Nuclei_AreaShape_Area", "Cells_AreaShape_Area", "Cells_AreaShape_Perimeter"]
-    ingestion = {"nan_policy": "impute_median", "normalization": "none",
-                 "whitening": "zca_controls", "whitening_epsilon": 1e-6}
-    cells, report = prepare_export(export, image, {"features": features, "ingestion": ingestion},
-                                   control_compounds=["DMSO"])
-    assert report["whitening"] == "zca_controls"
-    controls = cells.loc[cells[MOA] == CONTROL_MOA, features].to_numpy(np.float64)
-    np.testing.assert_allclose(np.cov(controls, rowvar=False), np.eye(3), atol=1e-3)
+    ingestion = {"nan_policy": "impute_median"}
+    raw, _ = prepare_export(export, files, {"features": features, "ingestion": ingestion})  # no statistics: none
+    # The model was trained on data 3× the scale of this export (and shifted): its pooled scale is 3× larger.
+    training = raw.assign(**{f: raw[f] * 3 + 5 for f in features})
+    normalizer = fit_normalizer(training, features, NormalizationSpec("robust_z_pooled", "zca_controls", 1e-6))
+    metadata = {"features": features, "ingestion": ingestion, "normalizer": normalizer.to_dict()}
+    control = (raw[MOA] == CONTROL_MOA).to_numpy()
+    pooled_on_export = fit_normalizer(raw, features, NormalizationSpec("robust_z_pooled")).transform(raw)
+
+    # Default: each plate centred on its own DMSO, then the training scale and whitening.
+    cells, report = prepare_export(export, files, metadata)
+    assert report["normalization"] == {"label": "robust_z_pooled+zca(1e-06)", "statistics": "training"}
+    values = cells[features].to_numpy(np.float64)
+    unwhitened = values @ np.linalg.inv(normalizer.whitening_matrix) + normalizer.whitening_mean
+    np.testing.assert_allclose(3 * unwhitened, pooled_on_export[features].to_numpy(np.float64), rtol=1e-3, atol=1e-3)
+    for plate in pd.unique(cells[PLATE]):
+        rows = (cells[PLATE] == plate).to_numpy() & control
+        np.testing.assert_allclose(np.median(unwhitened[rows], axis=0), 0.0, atol=1e-4)
+    assert np.diag(np.cov(values[control], rowvar=False)).max() < 0.5  # the training whitening, not the export's
+
+    # Opt-out: everything refitted on the export's DMSO rows, which come out white.
+    refitted, report = prepare_export(export, files, metadata, statistics="export")
+    assert report["normalization"]["statistics"] == "export"
+    np.testing.assert_allclose(np.cov(refitted.loc[control, features].to_numpy(np.float64), rowvar=False),
+                               np.eye(3), atol=1e-3)
+    with pytest.raises(ValueError, match="normalization_statistics"):
+        prepare_export(export, files, metadata, statistics="test")
+
+
+def test_plates_without_controls_are_left_out_and_reported(small_csv_export, larger_csv_export):
+    features = ["Nuclei_AreaShape_Area", "Cells_AreaShape_Area"]
+    training, _ = prepare_export(*larger_csv_export, {"features": features})
+    metadata = {"features": features,
+                "normalizer": fit_normalizer(training, features, NormalizationSpec("robust_z_pooled")).to_dict()}
+    export, files = small_csv_export  # 300 cells: some plates hold no DMSO cell
+    raw, _ = prepare_export(export, files, {"features": features})
+    cells, report = prepare_export(export, files, metadata)
+    skipped = report["plates_without_controls"]
+    assert skipped and set(skipped).isdisjoint(set(cells[PLATE].astype(str)))
+    assert len(cells) + sum(skipped.values()) == len(raw) == report["counts"]["cells_kept"]
 
 
 def test_missing_features_are_listed_with_their_count(small_csv_export):

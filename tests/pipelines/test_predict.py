@@ -14,7 +14,9 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from hca_dtl.data.schema import treatment_name
-from hca_dtl.data.synthetic import SyntheticConfig, synthetic_tables, write_cellprofiler_csv
+from hca_dtl.data.synthetic import (
+    SyntheticConfig, platemap_from_image_table, synthetic_tables, write_cellprofiler_csv,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,20 +35,23 @@ def _run(project: Path, params: dict, **kwargs) -> None:
         session.run(**kwargs)
 
 
-def _write_export(project: Path, name: str, config: SyntheticConfig) -> tuple[dict, pd.Series]:
-    """A CellProfiler CSV export + image metadata (no MOA table) in the project's ``01_raw/<name>``;
-    returns ``params:predict`` for it and the true MOA of each treatment (the generator's MOA table)."""
+def _write_export(project: Path, name: str, config: SyntheticConfig, *, platemap: bool) -> tuple[dict, pd.Series]:
+    """A CellProfiler CSV export + its platemap (or BBBC021 image table), no MOA table, in the
+    project's ``01_raw/<name>``; returns ``params:predict`` for it and the true MOA of each
+    treatment (the generator's MOA table)."""
     folder = project / "data" / "01_raw" / name
     tables = synthetic_tables(config)
     export = write_cellprofiler_csv({t: tables[t] for t in ("Image", "Cells", "Cytoplasm", "Nuclei")}, folder)
-    image = folder.parent / f"{folder.name}_image.csv"
-    tables["image_csv"].to_csv(image, index=False)
+    image = tables["image_csv"]
+    metadata = folder.parent / f"{folder.name}_{'platemap' if platemap else 'image'}.csv"
+    (platemap_from_image_table(image) if platemap else image).to_csv(metadata, index=False)
     moa = tables["moa_csv"]
     truth = pd.Series(moa["moa"].to_numpy(),
                       index=[treatment_name(c, x) for c, x in zip(moa["compound"], moa["concentration"])])
     # All of params:predict: a partial runtime dict replaces the base one when conf/local has parameters.
     params = yaml.safe_load((project / "conf" / "base" / "parameters_predict.yml").read_text())["predict"]
-    params.update(export=str(export), image_metadata=str(image),
+    params.update(export=str(export), platemap=str(metadata) if platemap else None,
+                  image_metadata=None if platemap else str(metadata),
                   description=f"held-out SYNTHETIC export (seed={config.seed}, n_cells={config.n_cells})")
     return params, truth
 
@@ -57,13 +62,13 @@ def test_predict_new_exports(project_copy: Path) -> None:
          pipeline_names=["ingestion", "psets", "source_models"], to_outputs=["all12_model"])
 
     # Same seed, other size: the same generative model (MOA signatures, feature scales), new cells.
-    predict, truth = _write_export(project_copy, "held_out", SyntheticConfig(seed=SEED, n_cells=800))
+    predict, truth = _write_export(project_copy, "held_out", SyntheticConfig(seed=SEED, n_cells=800), platemap=True)
     _run(project_copy, {"predict": predict}, pipeline_names=["predict"])
     reporting = project_copy / "data" / "08_reporting"
     treatments = pd.read_csv(reporting / "predictions_treatments.csv")
-    image = pd.read_csv(predict["image_metadata"])
-    expected = {treatment_name(c, x) for c, x in zip(image["Image_Metadata_Compound"],
-                                                      image["Image_Metadata_Concentration"]) if c != "DMSO"}
+    platemap = pd.read_csv(predict["platemap"])
+    expected = {treatment_name(c, x) for c, x in zip(platemap["Metadata_Compound"],
+                                                      platemap["Metadata_Concentration"]) if c != "DMSO"}
     assert sorted(treatments["Metadata_Treatment"]) == sorted(expected)  # each once, unannotated_1 too
     classes = json.loads((project_copy / "data" / "05_model_input" / "all12_classes.json").read_text())
     assert len(classes) == N_CLASSES
@@ -88,6 +93,6 @@ def test_predict_new_exports(project_copy: Path) -> None:
     assert len(figure.data) == N_CLASSES and len(figure.data[0].y) == len(treatments)
 
     # Another seed draws other feature scales and MOA signatures: unlike the training data.
-    predict, _ = _write_export(project_copy, "other", SyntheticConfig(seed=SEED + 1, n_cells=300))
+    predict, _ = _write_export(project_copy, "other", SyntheticConfig(seed=SEED + 1, n_cells=300), platemap=False)
     _run(project_copy, {"predict": predict}, pipeline_names=["predict"])
     assert pd.read_csv(reporting / "predictions_treatments.csv")["out_of_range"].mean() > 0.9

@@ -11,8 +11,9 @@ The default recipe (``CurationConfig``) keeps the compartment-prefixed columns (
 - ``EulerNumber``: the number of holes of an object's mask, a segmentation artefact that is 1 for
   nearly every cell (it carries almost no information and is dropped);
 
-then drops constant columns and columns whose NaN share exceeds ``max_nan_fraction``, decided on a
-sample of cells. ``keep`` forces columns in, ``drop`` forces them out. On the synthetic data this
+then drops constant columns and columns whose NaN share exceeds ``max_nan_fraction``, decided on the
+rows given (ingestion gives the control rows, so that no treated cell changes the feature list).
+``keep`` forces columns in, ``drop`` forces them out. On the synthetic data this
 leaves 453 features, the number of the paper.
 """
 

@@ -1,20 +1,24 @@
-"""Ingestion: a CellProfiler export + BBBC021 metadata -> the curated cells table.
+"""Ingestion: a CellProfiler export + its metadata -> the curated, un-normalised cells table.
 
-``ingest_export`` streams the export a chunk of images at a time, joins every cell with its
-image's metadata (plate, well, site, batch, compound, concentration, treatment, MOA), keeps the
-candidate feature columns as float32, then curates the features (``curation``), handles NaN
-cells and normalises per plate (``normalize``). Cells of treatments absent from the MOA table are
-reported (``unannotated_treatments``) and excluded, not an error: BBBC021's image table holds
-113 compounds of which 38 are annotated. Without an MOA table (new compounds to predict), every
-treatment is kept: control compounds get ``Metadata_MOA`` ``"DMSO"``, the others
-``schema.UNKNOWN_MOA``.
+``ingest_export`` streams the export a chunk of images at a time, gives every cell its image's
+plate, well, site, batch, compound, concentration, treatment and MOA (``annotate``: a platemap or
+the BBBC021 image table, and the MOA table), keeps the candidate feature columns as float32, then
+curates the features (``curation``: decided on the control rows) and handles NaN values. Every
+cell is accounted for: read, matched (control or annotated) or unmatched — no metadata row for
+its image / well, or no MOA for its treatment — and the run fails when too many non-control
+cells are unmatched (``IngestConfig.max_unmatched_share`` / ``max_unannotated_share``). Without
+an MOA table (new compounds to predict) every treatment is kept: control compounds get
+``Metadata_MOA`` ``"DMSO"``, the others ``schema.UNKNOWN_MOA``.
+
+Normalisation is not applied here: ``normalize.fit_normalizer`` fits it later on the control
+rows, so that several candidates can be tried and nothing is fitted on a held-out compound.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +27,14 @@ import numpy as np
 import pandas as pd
 
 from hca_dtl.config import config_from_dict
+from hca_dtl.data.annotate import (
+    IMAGE_KEYS, KEPT, NO_METADATA_ROW, NO_MOA, ROW, STATUS, Annotation, ExportColumns, JoinAccount, MetadataFiles,
+    locate,
+)
 from hca_dtl.data.curation import (
     NAN_POLICIES, CurationConfig, apply_nan_policy, candidate_features, select_features,
 )
-from hca_dtl.data.metadata import read_bbbc021_metadata
-from hca_dtl.data.normalize import METHODS, WHITENING, normalize_per_plate, whiten_on_controls
+from hca_dtl.data.normalize import NormalizationSpec, normalization_specs
 from hca_dtl.data.readers import detect_layout, numeric_columns, read_images, read_objects
 from hca_dtl.data.schema import (
     BATCH, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, SITE, TREATMENT, WELL,
@@ -37,43 +44,49 @@ from hca_dtl.data.schema import (
 logger = logging.getLogger(__name__)
 
 CATEGORICAL = (PLATE, WELL, BATCH, COMPOUND, TREATMENT, MOA)
-_PLATE_COLUMNS = ("Image_Metadata_Plate", "Image_Metadata_Plate_DAPI")
-_WELL_COLUMNS = ("Image_Metadata_Well", "Image_Metadata_Well_DAPI")
+_PROFILE_COLUMNS = ExportColumns()  # read_profiles renames the plate and well columns to these
 
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """How to turn an export into a cells table.
+    """How to turn an export into a cells table (``params:ingestion``).
 
     ``nan_policy``: ``"drop"`` or ``"impute_median"`` (medians of the DMSO control cells);
-    ``normalization``: ``"none"`` (the paper's choice), ``"robust_z"``, ``"standardize"`` (per plate,
-    against DMSO) or ``"robust_z_pooled"`` (centred per plate, one DMSO scale for all plates; for
-    well profiles); ``whitening``: ``"none"`` or ``"zca_controls"`` (after normalisation, ZCA
-    whitening fitted on the DMSO rows, ridge ``whitening_epsilon``); ``chunk_images``: images
-    read at a time; ``float_dtype``: of the features.
+    ``normalization``, ``whitening``, ``whitening_epsilon``: the normalisation candidates fitted
+    after ingestion (``normalize.normalization_specs``: each a value or ``{candidates: [...]}``);
+    ``max_unmatched_share``: largest share of non-control cells allowed without a metadata row
+    (platemap / image table) before ingestion fails; ``max_unannotated_share``: the same for
+    cells whose treatment has no MOA; ``chunk_images``: images read at a time; ``float_dtype``: of
+    the features.
     """
 
     curation: CurationConfig = field(default_factory=CurationConfig)
     nan_policy: str = "drop"
-    normalization: str = "none"
-    whitening: str = "none"
-    whitening_epsilon: float = 1.0
+    normalization: Any = "none"
+    whitening: Any = "none"
+    whitening_epsilon: Any = 1.0
+    max_unmatched_share: float = 0.01
+    max_unannotated_share: float = 0.05
     chunk_images: int = 250
     float_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         if self.nan_policy not in NAN_POLICIES:
             raise ValueError(f"IngestConfig.nan_policy must be one of {NAN_POLICIES}, got {self.nan_policy!r}.")
-        if self.normalization not in METHODS:
-            raise ValueError(f"IngestConfig.normalization must be one of {METHODS}, got {self.normalization!r}.")
-        if self.whitening not in WHITENING:
-            raise ValueError(f"IngestConfig.whitening must be one of {WHITENING}, got {self.whitening!r}.")
-        if self.whitening_epsilon <= 0:
-            raise ValueError(f"IngestConfig.whitening_epsilon must be > 0, got {self.whitening_epsilon}.")
+        self.normalization_specs  # noqa: B018 — validates the candidates
+        for name in ("max_unmatched_share", "max_unannotated_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"IngestConfig.{name} must be in [0, 1], got {getattr(self, name)}.")
         if self.chunk_images < 1:
             raise ValueError(f"IngestConfig.chunk_images must be >= 1, got {self.chunk_images}.")
         if self.float_dtype not in ("float32", "float64"):
             raise ValueError(f"IngestConfig.float_dtype must be 'float32' or 'float64', got {self.float_dtype!r}.")
+
+    @property
+    def normalization_specs(self) -> list[NormalizationSpec]:
+        """The candidate normalisations, first = the default."""
+        return normalization_specs({"normalization": self.normalization, "whitening": self.whitening,
+                                    "whitening_epsilon": self.whitening_epsilon})
 
     @classmethod
     def from_dict(cls, params: Mapping[str, Any]) -> IngestConfig:
@@ -84,52 +97,6 @@ class IngestConfig:
         return config_from_dict(cls, values)
 
 
-def _first_present(columns, names: tuple[str, ...]) -> str | None:
-    return next((n for n in names if n in columns), None)
-
-
-def _image_metadata(export: Path, layout: str, metadata: pd.DataFrame) -> tuple[pd.DataFrame, list[str], int]:
-    """Metadata of each image of a per-cell export, keyed by the export's own image keys.
-
-    Joins on ``(TableNumber, ImageNumber)`` when the export has them and they match the metadata
-    (cytominer database of BBBC021); otherwise on the Image table's plate, well and site.
-
-    Returns:
-        ``(table, keys, n_images)``: keys + ``METADATA_COLUMNS`` for the annotated images, the key
-        columns, and the number of images in the export.
-    """
-    images = read_images(export, layout)
-    meta = metadata[["TableNumber", "ImageNumber", *METADATA_COLUMNS]]
-    if "TableNumber" in images.columns:
-        keys = ["TableNumber", "ImageNumber"]
-        joined = images[keys].astype(str).merge(meta.astype({k: str for k in keys}), on=keys, how="inner")
-        if len(joined):
-            return joined, keys, len(images)
-    plate, well = _first_present(images.columns, _PLATE_COLUMNS), _first_present(images.columns, _WELL_COLUMNS)
-    if plate is None or well is None or "Image_Metadata_Site" not in images.columns:
-        raise InputDataError(
-            f"'{export}': its image keys do not match the metadata and its Image table lacks plate, well "
-            f"and site columns ({_PLATE_COLUMNS[0]}, {_WELL_COLUMNS[0]}, Image_Metadata_Site) to join on."
-        )
-    keys = [k for k in ("TableNumber", "ImageNumber") if k in images.columns]
-    located = pd.DataFrame({
-        **{k: images[k].astype(str) for k in keys},
-        PLATE: images[plate].astype(str), WELL: images[well].astype(str),
-        SITE: pd.to_numeric(images["Image_Metadata_Site"], errors="coerce"),
-    })
-    joined = located.merge(meta.drop(columns=["TableNumber", "ImageNumber"]), on=[PLATE, WELL, SITE], how="inner")
-    if joined.empty:
-        raise InputDataError(f"'{export}': no image matches the metadata by (plate, well, site).")
-    return joined, keys, len(images)
-
-
-def _well_metadata(metadata: pd.DataFrame) -> pd.DataFrame:
-    """One metadata row per well (profile tables), ``Metadata_Site`` = 0."""
-    wells = metadata.drop_duplicates([PLATE, WELL])[list(METADATA_COLUMNS)].copy()
-    wells[SITE] = 0
-    return wells.assign(Image_Metadata_Plate=wells[PLATE], Image_Metadata_Well=wells[WELL])
-
-
 def _cells_table(meta: pd.DataFrame, features: np.ndarray, names: list[str], dtype: str) -> pd.DataFrame:
     columns: dict[str, Any] = {c: pd.Categorical(meta[c].astype(str)) for c in CATEGORICAL}
     columns[SITE] = meta[SITE].to_numpy().astype(np.int16)
@@ -138,78 +105,106 @@ def _cells_table(meta: pd.DataFrame, features: np.ndarray, names: list[str], dty
     return pd.concat([table, pd.DataFrame(features.astype(dtype, copy=False), columns=names)], axis=1)
 
 
+def _annotated_chunks(export: Path, layout: str, annotation: Annotation, account: JoinAccount, config: IngestConfig):
+    """Yields ``(chunk, annotated)`` per chunk of the export: its rows, and each row's metadata
+    and status (``Annotation.annotate``), after counting them in ``account``."""
+    columns = annotation.files.columns.export
+    if layout == "profiles":
+        plate_well = (columns.plate, columns.well)
+        chunks = read_objects(export, layout, chunk_images=config.chunk_images, plate_well=plate_well)
+        keys = None
+        for chunk in chunks:
+            located = locate(chunk, _PROFILE_COLUMNS, per_well=True)
+            keys = keys or annotation.join_keys(located)
+            annotated = annotation.annotate(located, keys)
+            account.add(annotated, keys)
+            yield chunk, annotated
+        return
+    images = locate(read_images(export, layout), columns, per_well=False)
+    account.n_images = len(images)
+    keys = annotation.join_keys(images)
+    by_image = annotation.annotate(images, keys)
+    links = [k for k in IMAGE_KEYS if k in images.columns]  # how a cell names its image
+    for chunk in read_objects(export, layout, chunk_images=config.chunk_images):
+        annotated = locate(chunk[links], columns, per_well=False).merge(by_image, on=links, how="left",
+                                                                       validate="many_to_one")
+        annotated[STATUS] = annotated[STATUS].fillna(NO_METADATA_ROW)  # a cell of an image not in the Image table
+        annotated[ROW] = annotated[ROW].fillna(-1)
+        annotated.index = chunk.index
+        account.add(annotated, keys)
+        yield chunk, annotated
+
+
 def ingest_export(
     export: str | Path,
-    image_metadata: str | Path | None,
-    moa_metadata: str | Path | None,
+    metadata: MetadataFiles,
     config: IngestConfig,
     layout: str | None = None,
-    *,
-    control_compounds: Sequence[str] = (CONTROL_MOA,),
 ) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
-    """Reads, annotates, curates and (optionally) normalises a CellProfiler export.
+    """Reads, annotates and curates a CellProfiler export (not normalised: see ``normalize``).
 
     Args:
         export: the export (see ``readers.LAYOUTS``).
-        image_metadata: ``BBBC021_v1_image.csv(.gz)``-like table (required: the image → treatment
-            map); None raises ``InputDataError``.
-        moa_metadata: ``BBBC021_v1_moa.csv``-like table; None for unlabelled data (new compounds):
-            no treatment is excluded, ``Metadata_MOA`` is ``"DMSO"`` for the control compounds and
-            ``UNKNOWN_MOA`` (``"unknown"``) for the others.
+        metadata: the platemap (or BBBC021 image table) and MOA table (None for unlabelled data:
+            nothing is excluded, ``Metadata_MOA`` is ``"DMSO"`` for the control compounds and
+            ``UNKNOWN_MOA`` for the others), with their column names.
         config: ingestion settings.
         layout: the export's layout; detected when None.
-        control_compounds: the compounds that are controls when ``moa_metadata`` is None.
 
     Returns:
         ``(cells, features, report)``: the cells table (one row per cell, or per well for
         profiles; ``Metadata_*`` columns with plate, well, batch, compound, treatment, MOA as
         categoricals, site int16, concentration float32; then the curated float features; DMSO
         cells included), the curated feature names, and a JSON-serialisable report (layout,
-        counts, ``unannotated_treatments``, timings in seconds).
+        ``join``: cells read / matched / unmatched by reason with examples, counts, unannotated
+        treatments, which rows decided the curation, timings in seconds).
+
+    Raises:
+        InputDataError: unreadable export or metadata, a duplicate metadata key, too many
+            unmatched cells (``IngestConfig.max_unmatched_share``, ``max_unannotated_share``),
+            text in a feature column, or no control or annotated cell at all.
     """
     start = time.perf_counter()
     export = Path(export)
-    if image_metadata is None:
-        raise InputDataError(f"'{export}': ingestion needs the image metadata table (image → treatment).")
     layout = layout or detect_layout(export)
-    metadata = read_bbbc021_metadata(image_metadata, moa_metadata, control_compounds=control_compounds)
-    if layout == "profiles":
-        keys, image_meta, n_images = ["Image_Metadata_Plate", "Image_Metadata_Well"], _well_metadata(metadata), None
-    else:
-        image_meta, keys, n_images = _image_metadata(export, layout, metadata)
-
+    annotation = Annotation(metadata)
+    account = JoinAccount(annotation, str(export))
     meta_parts, feature_parts = [], []
     all_columns: list[str] = []
     candidates: list[str] = []
-    n_read = 0
-    for index, chunk in enumerate(read_objects(export, layout, chunk_images=config.chunk_images), start=1):
+    for index, (chunk, annotated) in enumerate(_annotated_chunks(export, layout, annotation, account, config), 1):
         if index == 1:
             all_columns = list(chunk.columns)
             candidates = candidate_features(all_columns, config.curation)
             if not candidates:
                 raise InputDataError(f"'{export}': no feature columns (Cells_*, Cytoplasm_*, Nuclei_*) found.")
-        n_read += len(chunk)
-        located = chunk[keys].astype(str).merge(image_meta, on=keys, how="left", validate="many_to_one")
-        annotated = located[MOA].notna().to_numpy()
-        meta_parts.append(located.loc[annotated, list(METADATA_COLUMNS)])
-        feature_parts.append(numeric_columns(chunk.loc[annotated], candidates, str(export), config.float_dtype))
-        logger.info("Ingest chunk %d: %d rows read (%d so far), %d annotated.", index, len(chunk), n_read,
-                    int(annotated.sum()))
-    if n_read == 0:
+        kept = annotated[STATUS].isin(KEPT).to_numpy()
+        meta_parts.append(annotated.loc[kept, list(METADATA_COLUMNS)])
+        feature_parts.append(numeric_columns(chunk[kept], candidates, str(export), config.float_dtype))
+        logger.info("Ingest chunk %d: %d rows read (%d so far), %d matched.", index, len(chunk), account.n_read,
+                    int(kept.sum()))
+    if account.n_read == 0:
         raise InputDataError(f"'{export}' holds no cells (objects).")
+    account.check(config.max_unmatched_share, config.max_unannotated_share)
     read_seconds = time.perf_counter() - start
 
     meta = pd.concat(meta_parts, ignore_index=True)
-    features = np.concatenate(feature_parts) if feature_parts else np.empty((0, len(candidates)), config.float_dtype)
+    features = np.concatenate(feature_parts)
     del feature_parts
     if meta.empty:
-        raise InputDataError(
-            f"'{export}': none of its {n_read} rows belongs to an annotated image of '{image_metadata}'."
-        )
-    kept = select_features(all_columns, pd.DataFrame(features, columns=candidates, copy=False), config.curation,
+        raise InputDataError(f"'{export}': none of its {account.n_read} rows is a control or an annotated "
+                             f"treatment of the {metadata.source}.")
+    control = (meta[MOA] == CONTROL_MOA).to_numpy()
+    if control.any():
+        curation_rows = f"the {int(control.sum())} control rows"
+    else:
+        curation_rows = "all rows (the export has no control rows: a treated compound can change the feature list)"
+        logger.warning("'%s' has no control (%s) rows: curating on %s.", export, "/".join(metadata.control_compounds),
+                       curation_rows)
+    sample = features[control] if control.any() else features
+    kept = select_features(all_columns, pd.DataFrame(sample, columns=candidates, copy=False), config.curation,
                            source=str(export))
     features = features[:, [candidates.index(c) for c in kept]]
-    control = (meta[MOA] == CONTROL_MOA).to_numpy()
     n_bad_values = int((~np.isfinite(features)).sum())
     features, keep = apply_nan_policy(features, config.nan_policy, features[control] if control.any() else None)
     meta = meta.loc[keep].reset_index(drop=True)
@@ -218,17 +213,18 @@ def ingest_export(
 
     cells = _cells_table(meta, features, kept, config.float_dtype)
     del features
-    cells = normalize_per_plate(cells, kept, config.normalization)
-    if config.whitening == "zca_controls":
-        cells = whiten_on_controls(cells, kept, config.whitening_epsilon)
+    join = account.summary()
     annotated_cells = cells[cells[MOA] != CONTROL_MOA]
     report = {
         "layout": layout,
         "export": str(export),
+        "join": join,
         "counts": {
-            "images": n_images if n_images is not None else n_read,
-            "cells_read": n_read,
-            "cells_without_annotation": n_read - len(meta) - int((~keep).sum()),
+            "images": account.n_images if account.n_images is not None else join["cells_read"],
+            "cells_read": join["cells_read"],
+            "cells_matched": join["cells_matched"],
+            "cells_no_metadata_row": join["cells_unmatched"][NO_METADATA_ROW],
+            "cells_no_moa": join["cells_unmatched"][NO_MOA],
             "cells_dropped_nan": int((~keep).sum()),
             "cells_kept": len(cells),
             "control_cells": int((cells[MOA] == CONTROL_MOA).sum()),
@@ -239,10 +235,9 @@ def ingest_export(
             "compounds": int(annotated_cells[COMPOUND].nunique()),
             "moas": int(annotated_cells[MOA].nunique()),
         },
-        "unannotated_treatments": list(metadata.attrs.get("unannotated_treatments", [])),
+        "unannotated_treatments": sorted(t for (t,) in account.unmatched[NO_MOA]),
+        "curation_rows": curation_rows,
         "nan_policy": config.nan_policy,
-        "normalization": config.normalization,
-        "whitening": config.whitening,
         "config": {**asdict(config), "curation": {k: list(v) if isinstance(v, tuple) else v
                                                    for k, v in asdict(config.curation).items()}},
         "timings_s": {
@@ -253,6 +248,8 @@ def ingest_export(
     }
     if config.nan_policy == "impute_median":
         report["counts"]["values_imputed"] = n_bad_values
-    logger.info("Ingested %d cells (%d controls) × %d features from '%s' in %.1f s.", len(cells),
-                report["counts"]["control_cells"], len(kept), export, report["timings_s"]["total"])
+    logger.info("Ingested %d cells (%d controls) × %d features from '%s' in %.1f s; %d of %d cells read matched "
+                "(%d without a metadata row, %d without an MOA).", len(cells), report["counts"]["control_cells"],
+                len(kept), export, report["timings_s"]["total"], join["cells_matched"], join["cells_read"],
+                join["cells_unmatched"][NO_METADATA_ROW], join["cells_unmatched"][NO_MOA])
     return cells, kept, report

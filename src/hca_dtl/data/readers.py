@@ -249,11 +249,12 @@ def _ensure_readable(con: sqlite3.Connection, table: str, path: Path) -> None:
         raise InputDataError(f"'{path}' table {table} lacks the column 'ImageNumber'.")
 
 
-def _read_csv_table(folder: Path, name: str) -> pd.DataFrame:
-    """One ExportToSpreadsheet CSV, its columns prefixed with the table name as in the databases."""
+def _read_csv_table(folder: Path, name: str, *, text: bool = False) -> pd.DataFrame:
+    """One ExportToSpreadsheet CSV, its columns prefixed with the table name as in the databases
+    (``text``: every column read as text, for the Image table's identifiers)."""
     path = folder / f"{name}.csv"
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=str if text else None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise InputDataError(f"Cannot parse '{path}': {error}.") from error
     _require(frame, ["ImageNumber"], f"'{path}'")
@@ -276,28 +277,42 @@ def _read_csv_folder(folder: Path, chunk_images: int) -> Iterator[pd.DataFrame]:
         yield join_compartments(parts["Cells"], parts["Cytoplasm"], parts["Nuclei"], ["ImageNumber"], str(folder))
 
 
-def read_profiles(path: str | Path) -> pd.DataFrame:
-    """A per-well profile table with its plate and well columns renamed to ``Image_Metadata_*``."""
+def read_profiles(path: str | Path, plate_well: tuple[str, str] | None = None) -> pd.DataFrame:
+    """A per-well profile table with its plate and well columns renamed to ``Image_Metadata_*``.
+
+    The plate and well are ``plate_well`` when given and present, else the first pair of
+    ``PLATE_WELL_COLUMNS`` found; every ``*Metadata_*`` column is read as text (plate ``001``).
+    """
     path = Path(path)
+    pairs = [tuple(plate_well)] if plate_well else []
+    pairs += [p for p in PLATE_WELL_COLUMNS if p not in pairs]
     try:
-        frame = pd.read_parquet(path) if path.name.lower().endswith(".parquet") else pd.read_csv(path)
+        if path.name.lower().endswith(".parquet"):
+            frame = pd.read_parquet(path)
+        else:
+            header = pd.read_csv(path, nrows=0).columns
+            text = [c for c in header if "Metadata_" in c or any(c in p for p in pairs)]
+            frame = pd.read_csv(path, dtype={c: str for c in text})
     except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
         raise InputDataError(f"Cannot read the profile table '{path}': {error}.") from error
-    for plate, well in PLATE_WELL_COLUMNS:
+    for plate, well in pairs:
         if {plate, well} <= set(frame.columns):
             return frame.rename(columns={plate: "Image_Metadata_Plate", well: "Image_Metadata_Well"})
     raise InputDataError(
-        f"Profile table '{path}' lacks plate and well columns (one of {list(PLATE_WELL_COLUMNS)})."
+        f"Profile table '{path}' lacks plate and well columns (one of {[list(p) for p in pairs]}); set "
+        "data_source.files.columns.export.plate / .well to its column names."
     )
 
 
-def read_objects(path: str | Path, layout: str | None = None, *, chunk_images: int = 250) -> Iterator[pd.DataFrame]:
+def read_objects(path: str | Path, layout: str | None = None, *, chunk_images: int = 250,
+                 plate_well: tuple[str, str] | None = None) -> Iterator[pd.DataFrame]:
     """Yields the cells of an export, a chunk of images at a time.
 
     Args:
         path: the export (file or, for ``cellprofiler_csv``, folder).
         layout: one of ``LAYOUTS``; detected when None.
         chunk_images: images per chunk (memory: ~ chunk_images × cells per image × columns × 8 B).
+        plate_well: ``profiles`` only: the plate and well column names (``read_profiles``).
 
     Yields:
         DataFrames, one row per cell: the image keys (``TableNumber`` where the layout has one,
@@ -314,7 +329,7 @@ def read_objects(path: str | Path, layout: str | None = None, *, chunk_images: i
     elif layout == "cellprofiler_csv":
         yield from _read_csv_folder(path, chunk_images)
     elif layout == "profiles":
-        profiles = read_profiles(path)
+        profiles = read_profiles(path, plate_well)
         for start in range(0, max(len(profiles), 1), chunk_images):
             yield profiles.iloc[start:start + chunk_images]
     else:
@@ -326,12 +341,18 @@ def read_images(path: str | Path, layout: str | None = None) -> pd.DataFrame:
 
     Returns:
         One row per image: ``TableNumber`` (cytominer layout only), ``ImageNumber`` and the
-        image metadata columns found (e.g. ``Image_Metadata_Plate``, ``_Well``, ``_Site``).
+        image metadata columns found (e.g. ``Image_Metadata_Plate``, ``_Well``, ``_Site``), as
+        stored in SQLite, or as text from a CSV (a plate ``001`` stays ``001``).
     """
     path = Path(path)
     layout = layout or detect_layout(path)
     if layout == "cellprofiler_csv":
-        image = _read_csv_table(path, "Image")
+        image = _read_csv_table(path, "Image", text=True)
+        numbers = pd.to_numeric(image["ImageNumber"], errors="coerce")
+        if numbers.isna().any():
+            raise InputDataError(f"'{path / 'Image.csv'}' column ImageNumber holds the non-number "
+                                 f"{image.loc[numbers.isna(), 'ImageNumber'].iloc[0]!r}.")
+        image["ImageNumber"] = numbers.astype("int64")
         return image[["ImageNumber", *[c for c in image.columns if c.startswith("Image_Metadata_")]]]
     if layout not in ("cytominer_sqlite", "cellprofiler_sqlite"):
         raise ValueError(f"read_images needs a per-cell layout, got {layout!r}.")
@@ -343,18 +364,34 @@ def read_images(path: str | Path, layout: str | None = None) -> pd.DataFrame:
         return pd.read_sql_query(f'SELECT {quoted} FROM "{table}"', con)
 
 
+MISSING_TEXT = frozenset({"", "nan", "na", "n/a", "null", "none", "inf", "+inf", "-inf", "infinity", "+infinity",
+                          "-infinity"})  # text read as a missing value in a feature column (case-insensitive)
+
+
 def numeric_columns(frame: pd.DataFrame, columns: list[str], source: str, dtype: str = "float64") -> np.ndarray:
-    """``frame[columns]`` as a matrix (rows × columns) of ``dtype``; a non-numeric value is an error."""
+    """``frame[columns]`` as a matrix (rows × columns) of ``dtype``.
+
+    Text in ``MISSING_TEXT`` (``'nan'``, ``'NaN'``, ``''``, ``'inf'``, …) becomes NaN, for the NaN
+    policy to handle; any other text raises ``InputDataError`` naming the file, table, column
+    and value.
+    """
     selected = frame[columns]
     converted = {}
     for column in columns:
         if pd.api.types.is_numeric_dtype(selected[column]):
             continue
-        values = pd.to_numeric(selected[column], errors="coerce")
-        bad = selected[column][values.isna() & selected[column].notna()]
-        if len(bad):
-            raise InputDataError(f"'{source}': feature column {column!r} holds non-numeric value {bad.iloc[0]!r}.")
-        converted[column] = values
+        raw = selected[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        text = values.isna() & raw.notna()
+        bad = text & ~raw.astype(str).str.strip().str.lower().isin(MISSING_TEXT)
+        if bad.any():
+            table = column.split("_", 1)[0]
+            raise InputDataError(
+                f"'{source}' table {table} column {column!r} holds the text {raw[bad].iloc[0]!r} "
+                f"({int(bad.sum())} value(s)); only numbers and missing-value markers ('nan', 'NaN', '', 'inf', …) "
+                f"are read. Fix the export, or leave the column out with ingestion.curation.drop: [{column}]."
+            )
+        converted[column] = values.where(~text, np.nan)
     if converted:
         selected = selected.assign(**converted)
     return selected.to_numpy(dtype=dtype)

@@ -414,6 +414,20 @@ def _metadata_csvs(images: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return image_csv, moa_csv
 
 
+def platemap_from_image_table(image_csv: pd.DataFrame) -> pd.DataFrame:
+    """A pycytominer-style platemap (``Metadata_Plate``, ``Metadata_Well``, ``Metadata_Compound``,
+    ``Metadata_Concentration`` in µM, ``Metadata_Batch``; one row per plate × well) of a
+    ``BBBC021_v1_image.csv``-like table, such as ``synthetic_tables(...)["image_csv"]``."""
+    wells = image_csv.drop_duplicates(["Image_Metadata_Plate_DAPI", "Image_Metadata_Well_DAPI"])
+    return pd.DataFrame({
+        "Metadata_Plate": wells["Image_Metadata_Plate_DAPI"].to_numpy(),
+        "Metadata_Well": wells["Image_Metadata_Well_DAPI"].to_numpy(),
+        "Metadata_Compound": wells["Image_Metadata_Compound"].to_numpy(),
+        "Metadata_Concentration": wells["Image_Metadata_Concentration"].to_numpy(),
+        "Metadata_Batch": wells["Image_PathName_DAPI"].str.split("/").str[0].to_numpy(),
+    })
+
+
 def _plates(config: SyntheticConfig) -> Iterator[tuple[pd.DataFrame, dict[str, pd.DataFrame]]]:
     """Per plate: its image rows and its cytominer tables (Image, Cells, Cytoplasm, Nuclei)."""
     images = _layout(config)

@@ -56,17 +56,15 @@ def member_keys(plan: FoldPlan, members: int, inner: np.ndarray | None = None) -
 
 @dataclass
 class TrainedFolds:
-    """What the harness needs of a trained network experiment.
+    """What the harness needs of a trained network experiment, member by member.
 
     Attributes:
-        probabilities: (N, F, C) class probabilities of every cell under every fold (members
-            averaged).
-        epochs: (F,) fine-tuning epochs (mean over members).
-        best_valid_error: (F,) validation error of the kept weights (mean over members).
-        collapsed: (F,) the fold's network(s) predict one class for all of its VALID and TEST
+        probabilities: (N, M, F, C) class probabilities of every cell under every fold, per member.
+        epochs: (M, F) fine-tuning epochs.
+        best_valid_error: (M, F) validation error of the kept weights.
+        collapsed: (M, F) the network predicts one class for all of its fold's VALID and TEST
             cells although these span several MOAs.
         timings: ``pretrain_seconds``, ``finetune_seconds``, ``wall_seconds``.
-        sources: (F,) index of each fold's source network (-1 without transfer).
     """
 
     probabilities: np.ndarray
@@ -74,7 +72,6 @@ class TrainedFolds:
     best_valid_error: np.ndarray
     collapsed: np.ndarray
     timings: dict[str, float]
-    sources: np.ndarray
 
 
 def train_network_folds(
@@ -100,8 +97,7 @@ def train_network_folds(
         plan: Fold plan over the N cells.
         source_networks: Source networks where ``setting`` transfers.
         source_choice: (F,) the network each fold starts from (default: ``fold_sources(plan,
-            source_networks)``, the first that never saw its held-out compound; a nested plan
-            passes its outer folds' choice on to their inner folds).
+            source_networks)``; a nested plan passes its outer folds' choice to their inner folds).
         keys: (members · F, k) network keys (default ``member_keys(plan, members)``).
 
     Raises:
@@ -112,7 +108,6 @@ def train_network_folds(
                          "given")
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}.")
-    choice = np.full(plan.n_folds, -1, dtype=np.int64)
     init = None
     if setting.transfers:
         choice = fold_sources(plan, source_networks) if source_choice is None else source_choice
@@ -126,19 +121,17 @@ def train_network_folds(
     probabilities = ensemble.predict_proba(x).reshape(len(x), members, plan.n_folds, n_classes)
     predicted = probabilities.argmax(axis=-1)  # (N, members, F)
     judged = (plan.roles == ROLE_VALID) | (plan.roles == ROLE_TEST)
-    collapsed = np.zeros(plan.n_folds, dtype=bool)
+    collapsed = np.zeros((members, plan.n_folds), dtype=bool)
     for f in range(plan.n_folds):
         cells = judged[:, f]
         if len(np.unique(y[cells])) > 1:
-            collapsed[f] = any(len(np.unique(predicted[cells, m, f])) == 1 for m in range(members))
+            collapsed[:, f] = [len(np.unique(predicted[cells, m, f])) == 1 for m in range(members)]
     return TrainedFolds(
-        probabilities=probabilities.mean(axis=1),
-        epochs=np.asarray(ensemble.epochs_run, float).reshape(members, plan.n_folds).mean(axis=0),
-        best_valid_error=np.asarray(ensemble.best_valid_error, float).reshape(
-            members, plan.n_folds).mean(axis=0),
+        probabilities=probabilities,
+        epochs=np.asarray(ensemble.epochs_run, float).reshape(members, plan.n_folds),
+        best_valid_error=np.asarray(ensemble.best_valid_error, float).reshape(members, plan.n_folds),
         collapsed=collapsed,
         timings=dict(ensemble.timings),
-        sources=choice,
     )
 
 

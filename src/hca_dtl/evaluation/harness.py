@@ -25,25 +25,30 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hca_dtl.data.normalize import FoldNormalizers
 from hca_dtl.data.schema import LABEL, ROLE_TEST, ROLE_TRAIN, ROLE_VALID
 from hca_dtl.evaluation.baselines import fit_fold, nsc_nearest_neighbour
 from hca_dtl.evaluation.loocv import FoldPlan, NestedPlan, with_inner_folds
-from hca_dtl.evaluation.results import EXPERIMENT_KEYS, test_predictions
+from hca_dtl.evaluation.normalised import (
+    fold_normalisation,
+    normalised_blocks,
+    stack_blocks,
+    unstack_blocks,
+)
 from hca_dtl.evaluation.protocol import LOOCVConfig, Method, baseline_options
-from hca_dtl.evaluation.selection import candidates, choice_table, choose
+from hca_dtl.evaluation.results import EXPERIMENT_KEYS, test_predictions
+from hca_dtl.evaluation.selection import Candidate, candidates, choice_table, choose
 from hca_dtl.evaluation.voting import accuracies, majority_vote
 from hca_dtl.model.masks import BASELINE
 
 logger = logging.getLogger(__name__)
-
-Normalise = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass
@@ -66,7 +71,7 @@ def run_unit(
     experiment: Mapping[str, str],
     *,
     loocv: LOOCVConfig,
-    normalizers: Mapping[str, Normalise],
+    normalizers: FoldNormalizers,
     learner_params: Mapping[str, Mapping[str, Any]] | None = None,
     sources: Sequence[Any] = (),
 ) -> UnitResult:
@@ -80,16 +85,15 @@ def run_unit(
         method: What to run.
         experiment: The ``EXPERIMENT_KEYS`` values of the results.
         loocv: The harness settings.
-        normalizers: Label → normalising function of a cells table (fitted on control cells
-            only); more than one makes them candidates, in order (the first is the default).
+        normalizers: The candidate normalisations (``FoldNormalizers``: each fitted on control
+            rows only, under NSCB without the fold's held-out batches); more than one makes them
+            candidates, in order (the first is the default).
         learner_params: Learner name → its parameters (``params:saa``…), for network methods.
         sources: Source models or ``SourceBank``s, for network settings that transfer.
 
     Returns:
         The unit's cell predictions, votes, accuracies, runs and choices.
     """
-    if not normalizers:
-        raise ValueError("run_unit needs at least one normaliser (the identity for raw features).")
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     runner = {"network": _run_network, "baseline": _run_baseline,
               "nearest_neighbour": _run_nearest_neighbour}[method.kind]
@@ -120,11 +124,6 @@ def run_unit(
                  time.perf_counter() - start_wall, time.process_time() - start_cpu)
     _warn(experiment, table, collapsed, plan, len(classes))
     return UnitResult(cell_predictions, votes, table, runs, choices)
-
-
-def normalised_features(cells: pd.DataFrame, features: Sequence[str], normalise: Normalise) -> np.ndarray:
-    """(n_cells, D) float32 features of ``cells`` after ``normalise``."""
-    return normalise(cells)[list(features)].to_numpy(dtype=np.float32)
 
 
 def _nested(plan: FoldPlan, cells: pd.DataFrame, loocv: LOOCVConfig, n_candidates: int) -> NestedPlan | None:
@@ -171,6 +170,10 @@ def _inner_scores(nested: NestedPlan, codes: np.ndarray, top: np.ndarray, cells:
 
 
 def _run_network(cells, classes, features, plan, method, loocv, normalizers, learner_params, sources):
+    """Every candidate of a network method. Candidates that differ only in their normalisation or
+    their number of members train as folds of one model: each normalisation is a block of the
+    feature matrix (``stack_blocks``), and the first m members of a fold are the m-member
+    candidate (networks are keyed by member)."""
     from hca_dtl.evaluation.experiments import learner_config, member_keys, train_network_folds
     from hca_dtl.evaluation.sources import fold_sources, source_networks
     from hca_dtl.model.learners import learner as learner_named
@@ -180,71 +183,101 @@ def _run_network(cells, classes, features, plan, method, loocv, normalizers, lea
     if learner.name not in learner_params:
         raise ValueError(f"Method {method.name!r} uses the {learner.name!r} learner but no "
                          f"params:{learner.name} were given.")
-    options = candidates(list(normalizers), {**learner_params[learner.name], **setting.config},
+    options = candidates(normalizers.labels, {**learner_params[learner.name], **setting.config},
                          loocv.members, where=learner.name)
     nested = _nested(plan, cells, loocv, len(options))
     train_plan = nested.plan if nested is not None else plan
     outer = nested.outer if nested is not None else np.arange(plan.n_folds)
+    parent = None if nested is None else np.searchsorted(nested.outer, nested.parent)
     networks = source_networks(sources) if setting.transfers else []
     if setting.transfers and not networks:
         raise ValueError(f"{method.name}: the setting {setting.label!r} transfers layers but no "
                          "source model was given")
     choice = fold_sources(plan, networks) if setting.transfers else None
-    if choice is not None and nested is not None:
-        choice = choice[np.searchsorted(nested.outer, nested.parent)]
+    keys, group = fold_normalisation(plan, parent)
     y = cells[LABEL].to_numpy(dtype=np.int32)
-    predicted, probability = [], []
+    n_folds = train_plan.n_folds
+    predicted, probability = [None] * len(options), [None] * len(options)
     scores = np.full((len(options), plan.n_folds), np.nan)
-    details: dict[str, Any] = {"timings": Counter(), "epochs": [], "collapsed": [], "members": []}
-    for c, option in enumerate(options):
-        x = normalised_features(cells, features, normalizers[option.normalization])
-        config = learner_config(learner, option.settings, BASELINE)
-        keys = member_keys(train_plan, option.members, nested.inner if nested is not None else None)
+    details: dict[str, Any] = {"timings": Counter(), "epochs": [None] * len(options),
+                               "collapsed": [None] * len(options), "members": [o.members for o in options]}
+    models: dict[str, list[Candidate]] = {}
+    for option in options:
+        models.setdefault(json.dumps(option.settings, sort_keys=True, default=str), []).append(option)
+    for shared in models.values():
+        labels = list(dict.fromkeys(o.normalization for o in shared))
+        members = max(o.members for o in shared)
+        blocks = [b for label in labels
+                  for b in normalised_blocks(cells, features, normalizers, label, keys)]
+        tiled = _tiled(train_plan, len(labels))
+        column_group = np.concatenate([n * len(keys) + group for n in range(len(labels))])
+        x, y_all, stacked = stack_blocks(tiled, blocks, column_group, y)
+        network_keys = member_keys(tiled, members, None if nested is None else np.tile(nested.inner, len(labels)))
+        if len(labels) > 1:  # the same fold under another normalisation is another network
+            network_keys = np.column_stack([network_keys, np.tile(np.repeat(np.arange(len(labels)), n_folds), members)])
         trained = train_network_folds(
-            x, y, train_plan, len(classes), learner, config, classes=classes, setting=setting,
-            source_networks=networks, source_choice=choice, members=option.members,
-            engine=loocv.engine, keys=keys)
-        codes = trained.probabilities.argmax(axis=-1)
-        top = trained.probabilities.max(axis=-1)
-        predicted.append(codes[:, outer])
-        probability.append(top[:, outer])
-        if nested is not None:
-            scores[c] = _inner_scores(nested, codes, top, cells, classes)
-        elif len(options) > 1:
-            scores[c] = -trained.best_valid_error[outer]
+            x, y_all, stacked, len(classes), learner, learner_config(learner, shared[0].settings, BASELINE),
+            classes=classes, setting=setting, source_networks=networks,
+            source_choice=None if choice is None else np.tile(choice if parent is None else choice[parent], len(labels)),
+            members=members, engine=loocv.engine, keys=network_keys)
         details["timings"].update(trained.timings)
-        details["epochs"].append(trained.epochs[outer])
-        details["collapsed"].append(trained.collapsed[outer])
-        details["members"].append(option.members)
+        for option in shared:
+            columns = labels.index(option.normalization) * n_folds + np.arange(n_folds)
+            m = option.members
+            mean = unstack_blocks(trained.probabilities[:, :m][:, :, columns].mean(axis=1),
+                                  column_group[columns], len(y))
+            codes, top = mean.argmax(axis=-1), mean.max(axis=-1)
+            c = option.index
+            predicted[c], probability[c] = codes[:, outer], top[:, outer]
+            if nested is not None:
+                scores[c] = _inner_scores(nested, codes, top, cells, classes)
+            elif len(options) > 1:
+                scores[c] = -trained.best_valid_error[:m, columns].mean(axis=0)[outer]
+            details["epochs"][c] = trained.epochs[:m, columns].mean(axis=0)[outer]
+            details["collapsed"][c] = trained.collapsed[:m, columns].any(axis=0)[outer]
     details["collapsed"] = np.array(details["collapsed"])
     if choice is not None:
-        outer_choice = choice[outer]
         details["source"] = pd.DataFrame({
-            "source_network": outer_choice,
-            "source_problem": [networks[i].metadata.get("problem", "") for i in outer_choice],
-            "source_excluded": [networks[i].metadata.get("excluded", "") for i in outer_choice]})
+            "source_network": choice,
+            "source_problem": [networks[i].metadata.get("problem", "") for i in choice],
+            "source_excluded": [networks[i].metadata.get("excluded", "") for i in choice]})
     return predicted, probability, scores, options, details
+
+
+def _tiled(plan: FoldPlan, n: int) -> FoldPlan:
+    """``plan`` with its folds repeated ``n`` times (fold f of copy k is column k · F + f)."""
+    if n == 1:
+        return plan
+    return replace(plan, roles=np.tile(plan.roles, (1, n)), compounds=list(plan.compounds) * n,
+                   repetitions=np.tile(plan.repetitions, n), moas=list(plan.moas) * n,
+                   held_out_batches=list(plan.held_out_batches) * n,
+                   fold_ids=np.tile(plan.fold_ids, n),
+                   untrainable_folds=np.concatenate([plan.untrainable_folds + k * plan.n_folds
+                                                     for k in range(n)]))
 
 
 def _run_baseline(cells, classes, features, plan, method, loocv, normalizers, learner_params, sources):
     from tqdm.auto import tqdm
 
-    options = candidates(list(normalizers), baseline_options(method.baseline, method.options),
+    options = candidates(normalizers.labels, baseline_options(method.baseline, method.options),
                          where=method.baseline)
     nested = _nested(plan, cells, loocv, len(options))
     train_plan = nested.plan if nested is not None else plan
     outer = nested.outer if nested is not None else np.arange(plan.n_folds)
+    keys, group = fold_normalisation(plan, None if nested is None else
+                                     np.searchsorted(nested.outer, nested.parent))
     y = cells[LABEL].to_numpy(dtype=np.int64)
     predicted, probability = [], []
     scores = np.full((len(options), plan.n_folds), np.nan)
     seconds = Counter()
     for c, option in enumerate(options):
-        x = normalised_features(cells, features, normalizers[option.normalization])
+        blocks = normalised_blocks(cells, features, normalizers, option.normalization, keys)
         codes = np.zeros(train_plan.roles.shape, dtype=np.int64)
         valid = np.full(train_plan.n_folds, np.nan)
         for k in tqdm(range(train_plan.n_folds), desc=f"{method.name} {option.label}".strip(),
                       disable=None):
             tick = time.perf_counter()
+            x = blocks[group[k]]
             fitted = fit_fold(method.baseline, x, y, train_plan.roles[:, k], option.settings,
                               int(option.settings["seed"]) + int(train_plan.fold_ids[k]))
             test = train_plan.roles[:, k] == ROLE_TEST
@@ -264,21 +297,23 @@ def _run_baseline(cells, classes, features, plan, method, loocv, normalizers, le
 def _run_nearest_neighbour(cells, classes, features, plan, method, loocv, normalizers,
                            learner_params, sources):
     hold_out_batch = plan.protocol == "NSCB"
-    options = candidates(list(normalizers), {})
+    options = candidates(normalizers.labels, {})
+    keys, group = fold_normalisation(plan)
     by_option, scores = [], np.full((len(options), plan.n_folds), np.nan)
     for c, option in enumerate(options):
-        table = normalizers[option.normalization](cells)
-        by_option.append(nsc_nearest_neighbour(table, features, hold_out_batch=hold_out_batch))
+        tables = [normalizers.get(option.normalization, key).transform(cells) for key in keys]
+        calls = [nsc_nearest_neighbour(t, features, hold_out_batch=hold_out_batch) for t in tables]
+        by_option.append([calls[g] for g in group])  # each fold's calls, under its normaliser
         if len(options) > 1 and loocv.selection == "inner_compounds":
             for f in range(plan.n_folds):  # 1-NN among the fold's training cells only
                 fit = np.isin(plan.roles[:, f], (ROLE_TRAIN, ROLE_VALID))
-                inner = nsc_nearest_neighbour(table[fit], features, hold_out_batch=hold_out_batch,
-                                              warn=False)
+                inner = nsc_nearest_neighbour(tables[group[f]][fit], features,
+                                              hold_out_batch=hold_out_batch, warn=False)
                 scores[c, f] = inner.loc[inner["moa_reachable"], "correct"].mean()
     return by_option, None, scores, options, {}
 
 
-def _replicated_votes(by_option: list[pd.DataFrame], chosen: np.ndarray, plan: FoldPlan,
+def _replicated_votes(by_option: list[list[pd.DataFrame]], chosen: np.ndarray, plan: FoldPlan,
                       experiment: Mapping[str, str]) -> pd.DataFrame:
     """1-NN votes of each fold's held-out compound (its chosen option), one copy per repetition
     (1-NN is deterministic); folds whose MOA cannot be reached under NSCB are left out."""
@@ -287,11 +322,11 @@ def _replicated_votes(by_option: list[pd.DataFrame], chosen: np.ndarray, plan: F
     for f in range(plan.n_folds):
         if f in untrainable:
             continue
-        votes = by_option[chosen[f]]
+        votes = by_option[chosen[f]][f]
         votes = votes[votes["Metadata_Compound"] == plan.compounds[f]].drop(columns="moa_reachable")
         parts.append(votes.assign(repetition=int(plan.repetitions[f]),
                                   **{k: experiment[k] for k in EXPERIMENT_KEYS}))
-    columns = list(by_option[0].columns.drop("moa_reachable"))
+    columns = list(by_option[0][0].columns.drop("moa_reachable"))
     votes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return votes.sort_values(["repetition", "Metadata_Treatment"], kind="stable").reset_index(drop=True)
 

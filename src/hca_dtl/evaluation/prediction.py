@@ -2,10 +2,13 @@
 
 A saved model carries what is needed to treat a new CellProfiler export like its training data:
 ``metadata["features"]`` (the curated features, in input order), ``metadata["ingestion"]`` (NaN
-policy, per-plate normalisation), ``metadata["classes"]`` and its min–max scaler. The steps:
+policy), ``metadata["normalizer"]`` (the training normalisation statistics, ``normalize.Normalizer``),
+``metadata["classes"]`` and its min–max scaler. The steps:
 
-1. ``prepare_export``: ingest the export without an MOA table, keeping exactly the model's
-   features (a missing one is an ``InputDataError``); control compounds serve normalisation.
+1. ``prepare_export``: ingest the export (a platemap or image table, no MOA table), keeping
+   exactly the model's features (a missing one is an ``InputDataError``), then normalise it: each
+   plate centred on its own control cells, scaled and whitened with the training statistics
+   (``statistics="training"``), or everything refitted on the export's controls (``"export"``).
 2. ``predict_cells``: the MOA of every non-control cell, and how many of its features lie outside
    the model's training range by more than a tolerance. Control (DMSO) cells are not predicted.
 3. ``vote_treatments``: the paper's majority vote per treatment, the vote share of every MOA, and
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +28,12 @@ import keras
 import numpy as np
 import pandas as pd
 
+from hca_dtl.data.annotate import MetadataFiles
 from hca_dtl.data.ingest import IngestConfig, ingest_export
+from hca_dtl.data.normalize import NormalizationSpec, Normalizer, fit_normalizer
 from hca_dtl.data.readers import detect_layout, read_objects
 from hca_dtl.data.schema import (
-    COMPARTMENTS, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, TREATMENT, InputDataError,
+    COMPARTMENTS, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, TREATMENT, InputDataError,
 )
 from hca_dtl.evaluation.results import OUT_OF_RANGE, PREDICTED, PROBABILITY, require_columns
 from hca_dtl.evaluation.voting import vote_shares
@@ -67,45 +73,104 @@ def prediction_config(ingestion: Mapping[str, Any], features: Sequence[str]) -> 
     """The model's ingestion settings, with curation replaced by "exactly the model's ``features``".
 
     ``keep`` forces the features in (whatever their NaN share or spread in the new export); the
-    compartment prefixes as drop patterns leave every other column out.
+    compartment prefixes as drop patterns leave every other column out. (Normalisation is not an
+    ingestion step: ``model_normalizer``.)
     """
     curation = {"drop_patterns": [f"{c}_" for c in COMPARTMENTS], "keep": list(features)}
     return IngestConfig.from_dict({**ingestion, "curation": curation})
 
 
+STATISTICS = ("training", "export")
+
+
+def model_normalizer(cells: pd.DataFrame, metadata: Mapping[str, Any], statistics: str = "training") -> Normalizer:
+    """The normaliser for a new export's ``cells`` (controls included).
+
+    ``"training"``: the model's training normaliser recentred on each new plate's own controls
+    (``Normalizer.recentred``: training scale and whitening); ``"export"``: refitted on the
+    export's controls. A model saved without ``metadata["normalizer"]`` is refitted on the export
+    with its ``metadata["ingestion"]`` settings, whatever ``statistics`` says.
+    """
+    if statistics not in STATISTICS:
+        raise ValueError(f"normalization_statistics must be one of {STATISTICS}, got {statistics!r}.")
+    if "normalizer" not in metadata:
+        spec = _model_spec(metadata)
+        logger.warning("%s carries no training normalisation statistics: %s refitted on the new export.",
+                       model_label(metadata), spec.label)
+        return fit_normalizer(cells, list(metadata["features"]), spec)
+    trained = Normalizer.from_dict(metadata["normalizer"])
+    return trained.recentred(cells) if statistics == "training" else trained.refitted(cells)
+
+
+def _model_spec(metadata: Mapping[str, Any]) -> NormalizationSpec:
+    if "normalizer" in metadata:
+        return NormalizationSpec.from_dict(metadata["normalizer"]["spec"])
+    ingestion = metadata.get("ingestion") or {}
+    return NormalizationSpec(ingestion.get("normalization", "none"), ingestion.get("whitening", "none"),
+                             ingestion.get("whitening_epsilon", 1.0))
+
+
+def _plates_with_controls(cells: pd.DataFrame, export: str | Path) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows of plates holding control cells, and the cell count of each plate left out.
+
+    Raises:
+        InputDataError: no plate holds control cells.
+    """
+    plates = cells[PLATE].astype(str)
+    lacking = ~plates.isin(set(plates[(cells[MOA] == CONTROL_MOA).to_numpy()]))
+    skipped = {str(p): int(n) for p, n in plates[lacking].value_counts().sort_index().items()}
+    if lacking.all():
+        raise InputDataError(f"'{export}': no plate holds control cells to centre on; check predict.control_compounds "
+                             "and the platemap's control wells.")
+    if skipped:
+        logger.warning("'%s': plate(s) %s hold no control cell to centre on; their %d cells are not predicted "
+                       "(predict_report.json, ingestion.plates_without_controls).", export, list(skipped),
+                       sum(skipped.values()))
+    return cells[~lacking.to_numpy()], skipped
+
+
 def prepare_export(
     export: str | Path,
-    image_metadata: str | Path,
+    files: MetadataFiles,
     metadata: Mapping[str, Any],
     *,
     layout: str | None = None,
-    control_compounds: Sequence[str] = (CONTROL_MOA,),
+    statistics: str = "training",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Ingests an unlabelled export exactly as the model's training data were ingested.
+    """Ingests and normalises an unlabelled export as the model's training data were.
 
     Args:
         export: The CellProfiler export (any layout of ``hca_dtl.data.readers``).
-        image_metadata: ``BBBC021_v1_image.csv``-like table (image → compound, concentration).
-        metadata: The model's ``metadata`` (``features``, ``ingestion``, ``problem``, ``data_source``).
+        files: Its platemap (or image table), column names and control compounds; an MOA table
+            in it is ignored.
+        metadata: The model's ``metadata`` (``features``, ``ingestion``, ``normalizer``,
+            ``problem``, ``data_source``).
         layout: The export's layout; detected when None.
-        control_compounds: Compounds that are controls (``Metadata_MOA`` ``"DMSO"``).
+        statistics: ``"training"`` or ``"export"`` (``model_normalizer``).
 
     Returns:
-        ``(cells, report)``: the cells table (metadata columns, ``Metadata_MOA`` ``"DMSO"`` or
-        ``"unknown"``, then exactly ``metadata["features"]`` in the model's order; controls
-        included) and the ingestion report.
+        ``(cells, report)``: the normalised cells table (metadata columns, ``Metadata_MOA``
+        ``"DMSO"`` or ``"unknown"``, then exactly ``metadata["features"]`` in the model's order;
+        controls included) and the ingestion report with ``normalization`` (label, statistics)
+        and ``plates_without_controls`` (plate -> cells; a plate without control cells cannot
+        be centred, so its cells are left out of a normalised model's predictions).
 
     Raises:
-        InputDataError: The export lacks some of the model's features (all named), or is unreadable.
+        InputDataError: The export lacks some of the model's features (all named), is unreadable,
+            or a plate has no control cells to centre on.
     """
     features = list(metadata["features"])
     layout = layout or detect_layout(export)
     first = next(read_objects(export, layout, chunk_images=1), pd.DataFrame())
     require_features(first.columns, features, model=model_label(metadata), export=str(export))
     config = prediction_config(metadata.get("ingestion") or {}, features)
-    cells, _, report = ingest_export(export, image_metadata, None, config, layout,
-                                     control_compounds=control_compounds)
-    return cells[[*METADATA_COLUMNS, *features]], report
+    cells, _, report = ingest_export(export, replace(files, moa_metadata=None), config, layout)
+    if _model_spec(metadata).method != "none":
+        cells, report["plates_without_controls"] = _plates_with_controls(cells, export)
+    normalizer = model_normalizer(cells, metadata, statistics)
+    report["normalization"] = {"label": normalizer.spec.label, "statistics": statistics if "normalizer" in metadata
+                               else "export (the model carries no training statistics)"}
+    return normalizer.transform(cells)[[*METADATA_COLUMNS, *features]], report
 
 
 def _scaler(model: keras.Model) -> tuple[np.ndarray, np.ndarray]:

@@ -20,8 +20,10 @@ import keras
 import numpy as np
 import pandas as pd
 
+from hca_dtl.data.normalize import FoldNormalizers
 from hca_dtl.data.schema import BATCH, COMPOUND, LABEL, ROLE_TRAIN, ROLE_VALID
 from hca_dtl.evaluation.loocv import FoldPlan, train_valid_split
+from hca_dtl.evaluation.normalised import normalised_blocks, stack_blocks
 from hca_dtl.model.bank import SourceBank
 from hca_dtl.model.learners import Learner
 from hca_dtl.model.masks import TransferSetting
@@ -31,39 +33,42 @@ logger = logging.getLogger(__name__)
 
 
 def source_exclusions(source: pd.DataFrame, target: pd.DataFrame, *,
-                      hold_out_batch: bool) -> tuple[np.ndarray, list[str]]:
+                      hold_out_batch: bool) -> tuple[np.ndarray, list[str], list[tuple[str, ...]]]:
     """Which source cells each of the target's folds requires excluded, deduplicated.
 
     For every compound c of ``target`` (sorted): the source cells of c itself and, with
     ``hold_out_batch``, every source cell of a batch c was imaged in (in ``target``).
 
     Returns:
-        ``(excluded, described)``: (n_source_cells, J) bool, one column per distinct exclusion
-        in order of first appearance, and a text for each (``"nothing"``, ``"weeks Week1 Week4"``…).
+        ``(excluded, described, batches)``: (n_source_cells, J) bool, one column per distinct
+        exclusion in order of first appearance, a text for each (``"nothing"``, ``"batches Week1
+        Week4"``…) and the batches each excludes (empty under NSC).
     """
     compound = source[COMPOUND].astype(str).to_numpy()
     batch = source[BATCH].astype(str).to_numpy() if hold_out_batch else None
     target_batches = (target.groupby(target[COMPOUND].astype(str))[BATCH]
                       .agg(lambda b: sorted(set(b.astype(str)))) if hold_out_batch else None)
-    columns: dict[bytes, tuple[np.ndarray, str]] = {}
+    columns: dict[bytes, tuple[np.ndarray, str, tuple[str, ...]]] = {}
     for name in sorted(set(target[COMPOUND].astype(str))):
         mask = compound == name
         parts = [f"compound {name}"] if mask.any() else []
+        weeks: tuple[str, ...] = ()
         if hold_out_batch:
-            weeks = target_batches[name]
+            weeks = tuple(target_batches[name])
             mask = mask | np.isin(batch, weeks)
             parts.append("batches " + " ".join(weeks))
-        columns.setdefault(np.packbits(mask).tobytes(), (mask, "; ".join(parts) or "nothing"))
+        columns.setdefault(np.packbits(mask).tobytes(), (mask, "; ".join(parts) or "nothing", weeks))
     if not columns:  # no target folds: one network over every source cell
-        return np.zeros((len(source), 1), bool), ["nothing"]
-    excluded = np.stack([mask for mask, _ in columns.values()], axis=1)
-    return excluded, [text for _, text in columns.values()]
+        return np.zeros((len(source), 1), bool), ["nothing"], [()]
+    excluded = np.stack([mask for mask, _, _ in columns.values()], axis=1)
+    return (excluded, [text for _, text, _ in columns.values()],
+            [weeks for _, _, weeks in columns.values()])
 
 
 def train_source_bank(source: pd.DataFrame, classes: Sequence[str], features: Sequence[str],
                       target: pd.DataFrame, *, learner: Learner, config: Any, hold_out_batch: bool,
-                      validation_fraction: float, seed: int,
-                      metadata: Mapping[str, Any]) -> SourceBank:
+                      validation_fraction: float, seed: int, metadata: Mapping[str, Any],
+                      normalizers: FoldNormalizers | None = None) -> SourceBank:
     """Trains, batched, every source network that ``target``'s folds need (``source_exclusions``).
 
     Each network is trained as a source model is (greedy pretraining and fine-tuning on its TRAIN
@@ -71,25 +76,37 @@ def train_source_bank(source: pd.DataFrame, classes: Sequence[str], features: Se
     so a bank of one network over every cell is the plain source model of the problem.
 
     Args:
-        source: The source problem's cells (with ``Metadata_Label``), already normalised.
+        source: The source problem's cells (with ``Metadata_Label``): raw, normalised by each
+            network's own normaliser (``normalizers``' default, fitted without the batches the
+            network excludes), or already normalised when ``normalizers`` is None.
         classes: Its MOA names by label code.
         features: Feature columns (D).
         target: The target problem's cells (compounds and batches only are read).
         metadata: Recorded in every network's metadata (e.g. problem, data source).
+        normalizers: The candidate normalisations; the first (the default) is used.
 
     Returns:
         The bank; network j's ``metadata`` adds ``features``, ``classes``, ``compounds`` and
         ``batches`` (those of its TRAIN or VALID cells), ``excluded`` (text), ``epochs_run``,
         ``best_valid_error`` and ``timings_seconds``.
     """
-    excluded, described = source_exclusions(source, target, hold_out_batch=hold_out_batch)
+    excluded, described, batches = source_exclusions(source, target, hold_out_batch=hold_out_batch)
     plan = train_valid_split(source, validation_fraction=validation_fraction, seed=seed,
                              excluded=excluded)
-    x = source[list(features)].to_numpy(dtype=np.float32)
     y = source[LABEL].to_numpy(dtype=np.int32)
+    keys = list(dict.fromkeys(batches))  # one normalisation per distinct set of batches left out
+    group = np.array([keys.index(b) for b in batches], dtype=np.int64)
+    if normalizers is None:
+        blocks, fitted = [source[list(features)].to_numpy(dtype=np.float32)], [None]
+        group = np.zeros(plan.n_folds, dtype=np.int64)
+    else:
+        label = normalizers.labels[0]
+        blocks = normalised_blocks(source, features, normalizers, label, keys)
+        fitted = [normalizers.get(label, key) for key in keys]
+    x, y_all, stacked = stack_blocks(plan, blocks, group, y)
     logger.info("Training %d source network(s) of %s (%s)", plan.n_folds,
                 metadata.get("problem", "?"), "NSCB" if hold_out_batch else "NSC")
-    ensemble = learner.train_folds(x, y, plan.roles, len(classes), config, pretrain=True)
+    ensemble = learner.train_folds(x, y_all, stacked.roles, len(classes), config, pretrain=True)
     compound = source[COMPOUND].astype(str).to_numpy()
     batch = source[BATCH].astype(str).to_numpy() if BATCH in source.columns else None
     networks = []
@@ -103,6 +120,9 @@ def train_source_bank(source: pd.DataFrame, classes: Sequence[str], features: Se
             "batches": sorted(set(batch[used])) if batch is not None else [],
             "n_cells": int(used.sum()),
             "excluded": described[j],
+            **({} if fitted[group[j]] is None else {
+                "normalization": fitted[group[j]].spec.label,
+                "normalizer": fitted[group[j]].to_dict()}),
             "epochs_run": int(ensemble.epochs_run[j]),
             "best_valid_error": float(ensemble.best_valid_error[j]),
             "timings_seconds": {k: float(v) for k, v in ensemble.timings.items()},

@@ -43,24 +43,45 @@ def _ingestion(params: Mapping[str, Any]) -> None:
         IngestConfig.from_dict(option)
 
 
-def _data_source(params: Mapping[str, Any]) -> None:
-    from hca_dtl.data.synthetic import SyntheticConfig
-
-    known = {"kind", "raw_dir", "synthetic", "files", "download"}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown}; known: {sorted(known)}")
-    if params.get("kind") not in ("synthetic", "files", "download"):
-        raise ValueError(f"kind must be synthetic, files or download, got {params.get('kind')!r}")
-    SyntheticConfig.from_dict(params.get("synthetic") or {})
-
-
 def _keys(known: tuple[str, ...]) -> Callable[[Mapping[str, Any]], None]:
     def check(params: Mapping[str, Any]) -> None:
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise ValueError(f"unknown key(s) {unknown}; known: {sorted(known)}")
     return check
+
+
+FILES = ("export", "platemap", "barcode_platemap", "image_metadata", "moa_metadata",
+         "control_compounds", "columns", "layout", "description")
+PREDICT = ("export", "platemap", "barcode_platemap", "image_metadata", "columns",
+           "normalization_statistics", "layout", "description", "control_compounds",
+           "range_tolerance", "out_of_range_threshold", "weak_vote_threshold")
+
+
+def _data_source(params: Mapping[str, Any]) -> None:
+    from hca_dtl.data.annotate import MetadataColumns
+    from hca_dtl.data.synthetic import SyntheticConfig
+
+    _keys(("kind", "raw_dir", "synthetic", "files", "download"))(params)
+    if params.get("kind") not in ("synthetic", "files", "download"):
+        raise ValueError(f"kind must be synthetic, files or download, got {params.get('kind')!r}")
+    SyntheticConfig.from_dict(params.get("synthetic") or {})
+    files = params.get("files") or {}
+    try:
+        _keys(FILES)(files)
+        MetadataColumns.from_dict(files.get("columns"))
+    except ValueError as error:
+        raise ValueError(f"files: {error}") from None
+
+
+def _predict(params: Mapping[str, Any]) -> None:
+    from hca_dtl.data.annotate import MetadataColumns
+
+    _keys(PREDICT)(params)
+    MetadataColumns.from_dict(params.get("columns"))
+    statistics = params.get("normalization_statistics", "training")
+    if statistics not in ("training", "export"):
+        raise ValueError(f"normalization_statistics must be training or export, got {statistics!r}")
 
 
 def _psets(params: Mapping[str, Any]) -> None:
@@ -76,8 +97,7 @@ CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "saa": _learner("saa"),
     "source_training": _source_training,
     "loocv": lambda p: LOOCVConfig.from_dict(p),
-    "predict": _keys(("export", "image_metadata", "layout", "description", "control_compounds",
-                      "range_tolerance", "out_of_range_threshold", "weak_vote_threshold")),
+    "predict": _predict,
     "reporting": _keys(()),
 }
 GRID_SECTIONS = ("transfer", "baselines", "benchmark")

@@ -48,11 +48,14 @@ def model_metadata(report: dict[str, Any], problem: str, learner: str, params: d
 
 
 def train_bank(source_cells: pd.DataFrame, source_classes: list[str], target_cells: pd.DataFrame,
-               features: list[str], report: dict[str, Any], learner: dict[str, Any],
-               params: dict[str, Any], *, bank: Bank) -> Any:
+               features: list[str], normalizers: dict[str, Any], controls: pd.DataFrame,
+               report: dict[str, Any], learner: dict[str, Any], params: dict[str, Any], *,
+               bank: Bank) -> Any:
     """The source networks ``bank`` describes (``hca_dtl.evaluation.sources.train_source_bank``):
-    one per distinct set of source cells the target's folds exclude. Settings with candidates
-    train their sources with the first (default) candidate of each."""
+    one per distinct set of source cells the target's folds exclude, each normalised by the
+    default normalisation fitted without the batches it excludes. Settings with candidates train
+    their sources with the first (default) candidate of each."""
+    from hca_dtl.data.normalize import FoldNormalizers
     from hca_dtl.evaluation.sources import train_source_bank
     from hca_dtl.model.learners import learner as learner_named
 
@@ -63,7 +66,8 @@ def train_bank(source_cells: pd.DataFrame, source_classes: list[str], target_cel
                              learner=family, config=family.config(first_candidates(learner)),
                              hold_out_batch=bank.protocol == "NSCB",
                              validation_fraction=params["validation_fraction"],
-                             seed=params["seed"], metadata=metadata)
+                             seed=params["seed"], metadata=metadata,
+                             normalizers=FoldNormalizers(normalizers, controls))
 
 
 def first_candidates(params: dict[str, Any]) -> dict[str, Any]:
@@ -73,14 +77,16 @@ def first_candidates(params: dict[str, Any]) -> dict[str, Any]:
     return expand(params)[0]
 
 def run_grid_unit(cells: pd.DataFrame, classes: list[str], features: list[str], plan: pd.DataFrame,
-                  loocv: dict[str, Any], learner: dict[str, Any] | None = None, *,
-                  unit: Unit, **sources: Any) -> tuple[pd.DataFrame, ...]:
+                  normalizers: dict[str, Any], controls: pd.DataFrame, loocv: dict[str, Any],
+                  learner: dict[str, Any] | None = None, *, unit: Unit,
+                  **sources: Any) -> tuple[pd.DataFrame, ...]:
     """One unit of a grid (``hca_dtl.evaluation.harness.run_unit``): its method on its problem,
     protocol and block of repetitions.
 
     Returns:
         The unit's ``RESULT_TABLES``: cell predictions, votes, accuracies, runs, choices.
     """
+    from hca_dtl.data.normalize import FoldNormalizers
     from hca_dtl.evaluation.experiments import experiment_keys
     from hca_dtl.evaluation.harness import parameters_digest, run_unit
     from hca_dtl.evaluation.loocv import FoldPlan
@@ -93,23 +99,20 @@ def run_grid_unit(cells: pd.DataFrame, classes: list[str], features: list[str], 
                            source=unit.source_label)
     learner_params = {method.setting.learner: learner} if learner is not None else {}
     result = run_unit(cells, classes, features, fold_plan, method, keys, loocv=config,
-                      normalizers={"as ingested": _identity},
+                      normalizers=FoldNormalizers(normalizers, controls),
                       learner_params=learner_params,
                       sources=[sources[name] for name in sorted(sources)])
     result.runs["learner"] = method.setting.learner if method.kind == "network" else method.kind
-    result.runs["parameters_digest"] = parameters_digest(loocv, learner)
+    result.runs["parameters_digest"] = parameters_digest(loocv, learner, list(normalizers))
     return tuple(getattr(result, table) for table in RESULT_TABLES)
-
-
-def _identity(cells: pd.DataFrame) -> pd.DataFrame:
-    return cells
 
 
 def unit_node(unit: Unit) -> Node:
     """The Kedro node of ``unit``, in its namespace, tagged ``unit`` (distributable)."""
     problem = slug(unit.problem)
     inputs = {"cells": f"{problem}_cells", "classes": f"{problem}_classes",
-              "features": "feature_list", "plan": unit.plan, "loocv": "params:loocv"}
+              "features": "feature_list", "plan": unit.plan, "normalizers": "normalizers",
+              "controls": "controls", "loocv": "params:loocv"}
     if unit.method.kind == "network":
         inputs["learner"] = f"params:{unit.method.setting.learner}"
     inputs.update({f"source_{i}": bank.dataset for i, bank in enumerate(unit.banks)})
@@ -175,7 +178,8 @@ def bank_nodes(banks: list[Bank]) -> list[Node]:
                  {"source_cells": f"{slug(bank.source_problem)}_cells",
                   "source_classes": f"{slug(bank.source_problem)}_classes",
                   "target_cells": f"{slug(bank.target)}_cells",
-                  "features": "feature_list", "report": "ingestion_report",
+                  "features": "feature_list", "normalizers": "normalizers",
+                  "controls": "controls", "report": "ingestion_report",
                   "learner": f"params:{bank.learner}", "params": "params:source_training"},
                  bank.dataset, name=f"train_{bank.name}", namespace="sources", tags={"unit"})
             for bank in banks]

@@ -1,4 +1,5 @@
-"""Raw CellProfiler export + BBBC021 metadata → one curated per-cell table."""
+"""Raw CellProfiler export + platemap (or BBBC021 image table) and MOA table → one curated per-cell
+table and the candidate normalisations fitted on its control rows."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -17,7 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=ingest_cells,
                 inputs=["raw_manifest", "params:ingestion"],
-                outputs=["cells", "feature_list", "ingestion_report"],
+                outputs=["cells", "feature_list", "normalizers", "ingestion_report"],
                 name="ingest_cells_node",
             ),
         ]

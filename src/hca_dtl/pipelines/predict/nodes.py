@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from hca_dtl.data.annotate import MetadataFiles
 from hca_dtl.data.schema import TREATMENT, InputDataError
 from hca_dtl.evaluation.results import OUT_OF_RANGE, PREDICTED
 
@@ -16,23 +17,26 @@ logger = logging.getLogger(__name__)
 
 
 def prepare_new_export(model: Any, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Ingests ``params.export`` without MOA labels, with the model's features and ingestion settings.
+    """Ingests ``params.export`` without MOA labels, with the model's features, ingestion settings
+    and normalisation statistics (``params.normalization_statistics``: ``training`` or ``export``).
 
     Returns:
-        The cells table (controls included, exactly the model's features) and the prediction
-        report: export, labels, the model's description and the ingestion counts.
+        The normalised cells table (controls included, exactly the model's features) and the
+        prediction report: export, labels, the model's description, the ingestion counts and join
+        accounting, and the normalisation used.
     """
-    for key in ("export", "image_metadata"):
-        if not params.get(key) or not Path(params[key]).exists():
+    files = MetadataFiles.from_dict(params)
+    for key in ("export", "platemap", "barcode_platemap", "image_metadata"):
+        if (key == "export" or params.get(key)) and not (params.get(key) and Path(params[key]).exists()):
             raise InputDataError(
                 f"predict.{key}: '{params.get(key)}' does not exist. Place the file there or set predict.{key} "
-                "in conf/local/parameters_predict.yml (see README.md, section 'Use your own data')."
+                "in conf/local/parameters_predict.yml (docs/own-data.md, 'Predict new compounds')."
             )
     from hca_dtl.evaluation.prediction import model_label, prepare_export, source_label
 
     metadata = model.metadata
-    cells, ingestion = prepare_export(params["export"], params["image_metadata"], metadata,
-                                      layout=params.get("layout"), control_compounds=params["control_compounds"])
+    cells, ingestion = prepare_export(params["export"], files, metadata, layout=params.get("layout"),
+                                      statistics=params.get("normalization_statistics", "training"))
     description = params.get("description") or f"'{params['export']}'"
     report = {
         "export": str(params["export"]),
@@ -44,7 +48,8 @@ def prepare_new_export(model: Any, params: dict[str, Any]) -> tuple[pd.DataFrame
             "n_features": len(metadata["features"]),
         },
         "control_compounds": list(params["control_compounds"]),
-        "ingestion": {key: ingestion[key] for key in ("layout", "counts", "timings_s")},
+        "ingestion": {key: ingestion.get(key) for key in ("layout", "join", "counts", "normalization",
+                                                          "plates_without_controls", "timings_s")},
     }
     return cells, report
 

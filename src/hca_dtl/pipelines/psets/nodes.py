@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from hca_dtl.data.psets import pset_summary, split_psets
+from hca_dtl.data.schema import CONTROL_MOA, MOA
 from hca_dtl.pipelines.grid import check_output_layers
 
 logger = logging.getLogger(__name__)
@@ -21,8 +22,9 @@ def split_problems(cells: pd.DataFrame, params: dict[str, Any], transfer: dict[s
 
     Returns:
         ``(pset1_cells, pset1_classes, pset2_cells, pset2_classes, all12_cells, all12_classes,
-        summary)``; each ``*_cells`` has an integer ``Metadata_Label`` and ``*_classes[code]`` is
-        the MOA name of that code. ``summary`` is the paper's Suppl. Table S1 (problem × MOA).
+        controls, summary)``; each ``*_cells`` has an integer ``Metadata_Label`` and
+        ``*_classes[code]`` is the MOA name of that code; ``controls`` are the control rows the
+        folds' normalisers are fitted on; ``summary`` is the paper's Suppl. Table S1.
     """
     problems = split_psets(cells, None, params)
     check_output_layers({"Pset1": problems["pset1"][1], "Pset2": problems["pset2"][1]},
@@ -34,6 +36,7 @@ def split_problems(cells: pd.DataFrame, params: dict[str, Any], transfer: dict[s
         *problems["pset1"],
         *problems["pset2"],
         *problems["all12"],
+        cells[cells[MOA].astype(str) == CONTROL_MOA].reset_index(drop=True),
         summary,
     )
 

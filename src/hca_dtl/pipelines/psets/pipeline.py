@@ -15,6 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "pset1_cells", "pset1_classes",
                     "pset2_cells", "pset2_classes",
                     "all12_cells", "all12_classes",
+                    "controls",
                     "pset_summary",
                 ],
                 name="split_problems_node",

@@ -10,16 +10,18 @@ from hca_dtl.pipelines.units import first_candidates, model_metadata
 
 
 def train_final_model(cells: pd.DataFrame, classes: list[str], features: list[str],
-                      report: dict[str, Any], ingestion: dict[str, Any], saa: dict[str, Any],
-                      params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+                      normalizers: dict[str, Any], report: dict[str, Any], ingestion: dict[str, Any],
+                      saa: dict[str, Any], params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The SAA trained on every annotated cell of the 12-class problem, the model ``predict``
     uses by default. Validation wells (``params.validation_fraction``) drive early stopping; the
-    ingestion settings travel with it so that ``predict`` prepares new data the same way.
+    ingestion settings and the default normaliser (fitted on every control row) travel with it
+    so that ``predict`` prepares new data the same way.
 
     Returns:
         The model (a ``SAAClassifier`` carrying features, classes, scaler, configuration, data
         source) and a JSON summary of its training.
     """
+    from hca_dtl.data.normalize import FoldNormalizers
     from hca_dtl.evaluation.sources import train_source_bank
     from hca_dtl.model.learners import learner
 
@@ -29,6 +31,7 @@ def train_final_model(cells: pd.DataFrame, classes: list[str], features: list[st
                              config=saa_learner.config(first_candidates(saa)),
                              hold_out_batch=False,
                              validation_fraction=params["validation_fraction"],
-                             seed=params["seed"], metadata=metadata)
+                             seed=params["seed"], metadata=metadata,
+                             normalizers=FoldNormalizers(normalizers))
     model = bank.networks[0]
-    return model, {k: v for k, v in model.metadata.items() if k != "features"}
+    return model, {k: v for k, v in model.metadata.items() if k not in ("features", "normalizer")}

@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=train_final_model,
-                inputs=["all12_cells", "all12_classes", "feature_list", "ingestion_report",
+                inputs=["all12_cells", "all12_classes", "feature_list", "normalizers", "ingestion_report",
                         "params:ingestion", "params:saa", "params:source_training"],
                 outputs=["all12_model", "all12_model_summary"],
                 name="train_all12_model_node",
