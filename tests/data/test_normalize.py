@@ -214,3 +214,33 @@ def test_ingestion_outputs_for_other_rows_ignore_a_compounds_treated_cells(small
         assert a.to_dict() == b.to_dict(), spec.label
         np.testing.assert_array_equal(a.transform(original.loc[other])[features].to_numpy(),
                                       b.transform(scrambled.loc[other])[features].to_numpy())
+
+
+def test_fold_normalisers_leave_out_the_held_out_batches(raw_cells) -> None:
+    # Under NSCB a fold's pooled scale and whitening come from the controls outside its held-out
+    # batches; every plate, held-out ones included, is centred on its own controls.
+    from hca_dtl.data.normalize import FoldNormalizers
+    from hca_dtl.data.schema import BATCH
+
+    cells, features = raw_cells
+    spec = NormalizationSpec("robust_z_pooled", "zca_controls", 1.0)
+    controls = cells[cells[MOA] == CONTROL_MOA].reset_index(drop=True)
+    folds = FoldNormalizers({spec.label: fit_normalizer(cells, features, spec)}, controls)
+    week = sorted(controls[BATCH].astype(str).unique())[0]
+    without = folds.get(spec.label, (week,))
+    # Scrambling that week's controls leaves the fold's scale and whitening exactly as they were...
+    scrambled = controls.copy()
+    in_week = scrambled[BATCH].astype(str) == week
+    scrambled.loc[in_week, features] = scrambled.loc[in_week, features].to_numpy() * 3.0 + 1.0
+    again = FoldNormalizers({spec.label: fit_normalizer(cells, features, spec)}, scrambled).get(
+        spec.label, (week,))
+    np.testing.assert_array_equal(without.scale, again.scale)
+    np.testing.assert_array_equal(without.whitening_matrix, again.whitening_matrix)
+    # ... and equals a fit on the other weeks' controls alone; while the all-controls fit differs.
+    others = fit_normalizer(controls[~in_week.to_numpy()], features, spec)
+    np.testing.assert_allclose(without.scale, others.scale)
+    assert not np.allclose(folds.get(spec.label).scale, without.scale)
+    # The held-out week's plates are centred on their own controls.
+    plate = controls.loc[in_week, PLATE].astype(str).iloc[0]
+    np.testing.assert_allclose(without.centres[plate], folds.get(spec.label).centres[plate])
+    assert folds.get(spec.label, (week,)) is without  # fitted once per batch set
