@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 benchmark-wells: setup
-	$(BIN)/kedro run --env=bbbc021_wells --pipelines=ingestion,psets,pretraining,benchmark
+	$(BIN)/kedro run --env=bbbc021_wells --pipelines=ingestion,psets,benchmark
 
 viz: setup
 	$(BIN)/kedro viz run --no-browser

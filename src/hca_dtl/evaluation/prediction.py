@@ -36,7 +36,7 @@ from hca_dtl.data.schema import (
     COMPARTMENTS, COMPOUND, CONCENTRATION, CONTROL_MOA, METADATA_COLUMNS, MOA, PLATE, TREATMENT, InputDataError,
 )
 from hca_dtl.evaluation.results import OUT_OF_RANGE, PREDICTED, PROBABILITY, require_columns
-from hca_dtl.evaluation.voting import vote_shares
+from hca_dtl.evaluation.voting import vote, vote_shares
 
 logger = logging.getLogger(__name__)
 
@@ -245,8 +245,8 @@ def vote_treatments(
 ) -> pd.DataFrame:
     """The MOA call of each treatment by majority vote of its cells, with flags.
 
-    Ties go to the tied MOA whose voting cells have the highest mean probability, then to the
-    first in the model's class order.
+    Ties are broken as everywhere in the project (``voting.vote``): the highest mean
+    probability, then the alphabetically first MOA.
 
     Args:
         cell_predictions: ``predict_cells`` output (``predicted`` categorical over the classes).
@@ -275,11 +275,8 @@ def vote_treatments(
     if treatments.duplicated().any():
         raise InputDataError(f"Treatment {treatments[treatments.duplicated()].iloc[0]!r} has several "
                              "compounds or concentrations in the cell predictions.")
-    by_class = cell_predictions.groupby([TREATMENT, PREDICTED], observed=True)[PROBABILITY].agg(["size", "mean"])
-    # Most votes, then highest mean probability; the stable sort keeps class order for full ties.
-    ranked = by_class.reset_index().sort_values(["size", "mean"], ascending=False, kind="stable")
-    winners = ranked.drop_duplicates(TREATMENT)
-    winner = pd.Series(winners[PREDICTED].astype(str).to_numpy(), index=winners[TREATMENT].astype(str))
+    winners = vote(cell_predictions, [TREATMENT])
+    winner = pd.Series(winners[PREDICTED].to_numpy(), index=winners[TREATMENT])
     out_fraction = cell_predictions.groupby(cell_predictions[TREATMENT].astype(str))[OUT_OF_RANGE].mean()
     table = shares[group].copy()
     table[PREDICTED] = winner.loc[treatments].to_numpy()

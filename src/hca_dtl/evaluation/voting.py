@@ -25,11 +25,45 @@ def same_label(a: pd.Series, b: pd.Series) -> np.ndarray:
     return np.asarray(a, dtype=object) == np.asarray(b, dtype=object)
 
 
-def majority_vote(cell_predictions: pd.DataFrame) -> pd.DataFrame:
-    """The MOA call of each treatment, by majority vote of its test cells (the paper).
+def vote(cell_predictions: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The paper's majority vote: the class most of each group's cells were given.
 
-    Ties go to the tied class whose voting cells have the highest mean ``probability`` when
-    that column is present, then to the alphabetically first class name — deterministic.
+    The one tie-break of the project: among tied classes, the one whose voting cells have the
+    highest mean ``probability`` (when that column is present), then the alphabetically first
+    class name — deterministic.
+
+    Args:
+        cell_predictions: One row per cell, with the ``by`` columns and ``predicted``.
+        by: The columns that make a group (e.g. a treatment).
+
+    Returns:
+        One row per group: the ``by`` columns (as ``str``, except ``repetition``), ``predicted``
+        (str), ``votes`` (cells voting for it), ``n_cells`` and ``vote_share``; groups in their
+        order of first appearance.
+    """
+    by = list(by)
+    require_columns(cell_predictions, [*by, PREDICTED], "cell predictions")
+    by_class = cell_predictions.groupby([*by, PREDICTED], observed=True, sort=False, dropna=False)
+    counts = by_class.size().rename("votes").to_frame()
+    tie_break = ["votes"]
+    if PROBABILITY in cell_predictions.columns:
+        counts[PROBABILITY] = by_class[PROBABILITY].mean()
+        tie_break.append(PROBABILITY)
+    counts = counts.reset_index()
+    for column in [*by, PREDICTED]:
+        if column != "repetition":
+            counts[column] = counts[column].astype(str)
+    counts["n_cells"] = counts.groupby(by, sort=False)["votes"].transform("sum")
+    counts = counts.sort_values(
+        [*tie_break, PREDICTED], ascending=[False] * len(tie_break) + [True], kind="stable"
+    )
+    winners = counts.drop_duplicates(by, keep="first").copy()
+    winners["vote_share"] = winners["votes"] / winners["n_cells"]
+    return winners[[*by, PREDICTED, "votes", "n_cells", "vote_share"]]
+
+
+def majority_vote(cell_predictions: pd.DataFrame) -> pd.DataFrame:
+    """The MOA call of each treatment of every experiment and repetition (``vote``).
 
     Args:
         cell_predictions: The long table of ``results.test_predictions`` (any number of
@@ -42,23 +76,7 @@ def majority_vote(cell_predictions: pd.DataFrame) -> pd.DataFrame:
         and ``correct``; strings as ``str``, sorted by keys, repetition and treatment.
     """
     group = [*VOTE_KEYS, COMPOUND, TREATMENT, MOA]
-    require_columns(cell_predictions, [*group, PREDICTED], "cell predictions")
-    by_class = cell_predictions.groupby([*group, PREDICTED], observed=True, sort=False, dropna=False)
-    counts = by_class.size().rename("votes").to_frame()
-    tie_break = ["votes"]
-    if PROBABILITY in cell_predictions.columns:
-        counts[PROBABILITY] = by_class[PROBABILITY].mean()
-        tie_break.append(PROBABILITY)
-    counts = counts.reset_index()
-    for column in [*group, PREDICTED]:
-        if column != "repetition":
-            counts[column] = counts[column].astype(str)
-    counts["n_cells"] = counts.groupby(group, sort=False)["votes"].transform("sum")
-    counts = counts.sort_values(
-        [*tie_break, PREDICTED], ascending=[False] * len(tie_break) + [True], kind="stable"
-    )
-    votes = counts.drop_duplicates(group, keep="first").copy()
-    votes["vote_share"] = votes["votes"] / votes["n_cells"]
+    votes = vote(cell_predictions, group)
     votes["correct"] = votes[PREDICTED] == votes[MOA]
     votes = votes.sort_values([*VOTE_KEYS, TREATMENT], kind="stable").reset_index(drop=True)
     return votes[[*group[:-2], TREATMENT, MOA, PREDICTED, "n_cells", "vote_share", "correct"]]
