@@ -1,4 +1,5 @@
-"""Project hooks: a clear message when a pipeline is run before the data it needs exist."""
+"""Project hooks: a clear message when a pipeline is run before the data it needs exist, and every
+parameter of the run logged to its MLflow run."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _description(catalog: Any, name: str) -> str:
 class CheckInputsHooks:
     """Fails fast, naming the pipelines to run first, when persisted inputs are missing."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow starts a run that would then never end
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         from kedro.framework.project import pipelines as registered
 
@@ -53,3 +54,15 @@ class CheckInputsHooks:
             + (f"Run first: kedro run --pipelines={','.join(first)}  "
                "(or `kedro run` for everything)." if first else "")
         )
+
+
+class TrackParametersHooks:
+    """Logs every parameter of the run (``parameters.<section>.<key>``) to the MLflow run that
+    kedro-mlflow has just started, whichever nodes run and wherever they run: kedro-mlflow itself
+    logs only the ``params:`` inputs of nodes run with hooks, which excludes units on Dask workers."""
+
+    @hook_impl(trylast=True)  # after kedro-mlflow's before_pipeline_run has started the run
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from hca_dtl.pipelines.tracking import log_parameters
+
+        log_parameters(catalog.load("parameters"))

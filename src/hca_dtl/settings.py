@@ -1,8 +1,21 @@
 """Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
-from hca_dtl.hooks import CheckInputsHooks
+import os
 
-HOOKS = (CheckInputsHooks(),)
+
+def disable_mlflow_telemetry() -> None:
+    """MLflow sends usage data unless told not to, and decides when it is first imported. The
+    `kedro` CLI imports it (through kedro-mlflow's commands) before it reads this file, so this is
+    also a `kedro.init` entry point (pyproject.toml), which the CLI calls first; the Makefile
+    exports the variable too. Kedro's own telemetry is off through `.telemetry`."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+disable_mlflow_telemetry()
+
+from hca_dtl.hooks import CheckInputsHooks, TrackParametersHooks  # noqa: E402
+
+HOOKS = (CheckInputsHooks(), TrackParametersHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -18,6 +18,7 @@ from hca_dtl.evaluation.loocv import leave_one_compound_out
 from hca_dtl.evaluation.statistics import accuracy_interval, compare_to_baseline, confusion_matrices
 from hca_dtl.evaluation.voting import accuracies, majority_vote
 from hca_dtl.model import SAAConfig, transfer_setting
+from hca_dtl.pipelines.tracking import log_results
 from hca_dtl.reporting.figures import accuracy_comparison, confusion_heatmaps
 from hca_dtl.reporting.html import provenance, render_report
 
@@ -142,7 +143,10 @@ def summarise_benchmark(votes: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         lines.append(f"| {row.target} | {row.method} | {row.n_treatments} | "
                      f"{100 * row.accuracy_mean:.1f}{sd} | {100 * row.ci95_low:.0f}–"
                      f"{100 * row.ci95_high:.0f} | {p} |")
-    return summary, "\n".join(lines) + "\n"
+    markdown = "\n".join(lines) + "\n"
+    log_results(accuracies=accuracy, comparisons=comparisons, prefix="benchmark/",
+                artifacts={"benchmark_summary.csv": summary, "benchmark_summary.md": markdown})
+    return summary, markdown
 
 
 def make_benchmark_figures(
@@ -178,7 +182,7 @@ def make_benchmark_report(
     """One self-contained HTML page: the data source first, then the summary table and figures."""
     table = summary.assign(**{c: 100.0 * summary[c] for c in
                               ("accuracy_mean", "accuracy_sd", "ci95_low", "ci95_high")})
-    return render_report(
+    html = render_report(
         title="Benchmark — every method under NSC and NSCB (treatment accuracy, %)",
         data_source=manifest,
         sections=[("Summary (accuracy in %; p: paired t-test against BL over repetitions)", table),
@@ -187,3 +191,5 @@ def make_benchmark_report(
         provenance=provenance({"saa": saa, "benchmark": params},
                               seeds={"saa": saa.get("seed"), "benchmark": params.get("seed")}),
     )
+    log_results(artifacts={"benchmark_report.html": html})
+    return html

@@ -13,6 +13,7 @@ from hca_dtl.evaluation.loocv import FoldPlan
 from hca_dtl.evaluation.statistics import compare_to_baseline, confusion_matrices, per_class_scores
 from hca_dtl.evaluation.voting import accuracies, majority_vote
 from hca_dtl.model import SAAConfig
+from hca_dtl.pipelines.tracking import log_results
 from hca_dtl.reporting.tables import table2, table_s3, to_markdown
 
 
@@ -74,6 +75,7 @@ def evaluate_experiments(
     votes = pd.concat([transfer_votes, majority_vote(other)], ignore_index=True)
     accuracy = accuracies(votes, pd.concat([transfer_cell_predictions, other], ignore_index=True))
     comparisons = compare_to_baseline(accuracy, baseline_approach="BL")
+    log_results(accuracies=accuracy, comparisons=comparisons)
     confusions, scores = [], []
     for target, target_classes in classes.items():
         target_votes = votes[votes["target"] == target]

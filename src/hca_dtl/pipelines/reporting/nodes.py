@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from hca_dtl.pipelines.tracking import log_results
 from hca_dtl.reporting.figures import accuracy_boxplots, confusion_heatmaps
 from hca_dtl.reporting.html import provenance, render_markdown_report, render_report
 from hca_dtl.reporting.tables import table1_with_paper
@@ -60,4 +61,6 @@ def make_report(
         provenance=provenance(parameters, seeds={k: v.get("seed") for k, v in parameters.items()
                                                  if isinstance(v, dict) and "seed" in v}),
     )
-    return render_report(**kwargs), render_markdown_report(**kwargs)
+    html, markdown = render_report(**kwargs), render_markdown_report(**kwargs)
+    log_results(runs=runs, artifacts={"report.html": html, "report.md": markdown})
+    return html, markdown

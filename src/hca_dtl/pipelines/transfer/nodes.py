@@ -14,6 +14,7 @@ from hca_dtl.evaluation.loocv import FoldPlan, leave_one_compound_out
 from hca_dtl.evaluation.statistics import compare_to_baseline
 from hca_dtl.evaluation.voting import accuracies, majority_vote
 from hca_dtl.model import SAAConfig, transfer_setting
+from hca_dtl.pipelines.tracking import log_results
 from hca_dtl.reporting.tables import table1, to_markdown
 
 logger = logging.getLogger(__name__)
@@ -103,4 +104,7 @@ def summarise_transfer(
     accuracy = accuracies(votes, cell_predictions)
     comparisons = compare_to_baseline(accuracy, baseline_approach="BL")
     table = table1(accuracy, runs, comparisons)
-    return votes, accuracy, comparisons, table, to_markdown(table, title="Table 1")
+    markdown = to_markdown(table, title="Table 1")
+    log_results(accuracies=accuracy, comparisons=comparisons, runs=runs,
+                artifacts={"table1.csv": table, "table1.md": markdown})
+    return votes, accuracy, comparisons, table, markdown
