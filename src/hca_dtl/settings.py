@@ -23,4 +23,7 @@ CONFIG_LOADER_ARGS = {
     # A conf/local or run-environment file may set a single nested key (e.g. loocv.n_repetitions)
     # without restating its siblings.
     "merge_strategy": {"parameters": "soft"},
+    # ${abspath:...}: a path made absolute against the working directory (the project root, as
+    # for the catalog's relative paths) when configuration is loaded; conf/base/mlflow.yml needs it.
+    "custom_resolvers": {"abspath": os.path.abspath},
 }
