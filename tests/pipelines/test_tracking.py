@@ -33,8 +33,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def run_id(store: str, tmp_path: Path):
-    experiment = mlflow.set_experiment(f"test-{tmp_path.name}")
-    with mlflow.start_run(experiment_id=experiment.experiment_id) as run:
+    experiment = mlflow.create_experiment(tmp_path.name, artifact_location=tmp_path.as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
         yield run.info.run_id
 
 

@@ -14,11 +14,10 @@ from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 from kedro_datasets.json import JSONDataset
 
-from hca_dtl.runners import DaskRunner, NodeFailedError, UnitDatasetError
+from hca_dtl.runners import DaskRunner, DaskSettings, NodeFailedError, UnitDatasetError
+from hca_dtl.runners.dask import slurm_options
 
 from toy_nodes import combine, cube, fail, prepare, square
-
-pytestmark = pytest.mark.slow
 
 
 
@@ -47,6 +46,24 @@ def _no_worker_processes_left() -> bool:
     return not multiprocessing.active_children()
 
 
+def test_settings_are_checked_and_gpu_units_ask_for_a_gpu() -> None:
+    with pytest.raises(ValueError, match="Unknown DaskSettings key"):
+        DaskRunner(workers=2).settings(_catalog(Path(".")))
+    with pytest.raises(ValueError, match="dask.address is not set"):
+        DaskSettings(cluster="address")
+    settings = DaskSettings(cluster="slurm", gpus_per_worker=1, unit_tags="unit,train",
+                            slurm={"cores": 4, "memory": "16GiB", "job_extra_directives": ["-C a100"]})
+    assert settings.unit_tags == ("unit", "train")
+    gpu_unit = Node(cube, "numbers", "part_2", name="cube", tags=["unit", "gpu"])
+    assert settings.resources(gpu_unit) == {"GPU": 1}
+    assert DaskSettings().resources(gpu_unit) is None  # workers offer no GPU: runs anywhere
+    options = slurm_options(settings)
+    assert options["processes"] == 4  # one single-threaded worker per core
+    assert options["job_extra_directives"] == ["-C a100", "--gres=gpu:4"]
+    assert options["worker_extra_args"] == ["--resources", "GPU=1"]
+
+
+@pytest.mark.slow
 def test_same_outputs_as_sequential_units_on_workers(tmp_path: Path) -> None:
     SequentialRunner().run(PIPELINE, sequential := _catalog(tmp_path / "sequential"))
     DaskRunner(n_workers=2).run(PIPELINE, dask := _catalog(tmp_path / "dask"))
@@ -60,6 +77,7 @@ def test_same_outputs_as_sequential_units_on_workers(tmp_path: Path) -> None:
     assert _no_worker_processes_left()
 
 
+@pytest.mark.slow
 def test_settings_from_parameters_on_a_given_cluster(tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
@@ -71,6 +89,7 @@ def test_settings_from_parameters_on_a_given_cluster(tmp_path: Path) -> None:
             assert len(client.scheduler_info()["workers"]) == 1
 
 
+@pytest.mark.slow
 def test_worker_error_names_the_node(tmp_path: Path) -> None:
     failing = PIPELINE.filter(node_names=["prepare", "square"]) + Pipeline(
         [Node(fail, "numbers", "part_2", name="fail_on_worker", tags=["unit"])])
@@ -88,6 +107,7 @@ def test_memory_output_of_a_unit_is_refused(tmp_path: Path) -> None:
         DaskRunner(n_workers=2).run(pipeline, _catalog(tmp_path))
 
 
+@pytest.mark.slow
 def test_units_chosen_by_name_pattern_and_untagged_pipelines_stay_in_the_driver(
         tmp_path: Path) -> None:
     untagged = _pipeline(unit_tags=())

@@ -121,6 +121,22 @@ def _run_unit(node: Node, datasets: dict[str, Any], values: dict[str, Any],
     return os.getpid(), time.perf_counter() - start
 
 
+def slurm_options(settings: DaskSettings) -> dict[str, Any]:
+    """``dask_jobqueue.SLURMCluster`` arguments: ``settings.slurm``, this Python, one worker
+    process per ``threads_per_worker`` cores of a job, and GPUs (``--gres``, the workers' Dask
+    resource) when ``gpus_per_worker`` is set."""
+    options = {"python": sys.executable, **settings.slurm}
+    if "cores" in options:
+        options.setdefault("processes", max(1, options["cores"] // settings.threads_per_worker))
+    if settings.gpus_per_worker:
+        gpus = settings.gpus_per_worker * options.get("processes", 1)
+        options["job_extra_directives"] = [*options.get("job_extra_directives", []),
+                                           f"--gres=gpu:{gpus}"]
+        options["worker_extra_args"] = [*options.get("worker_extra_args", []),
+                                        "--resources", f"GPU={settings.gpus_per_worker}"]
+    return options
+
+
 @contextmanager
 def _client(settings: DaskSettings) -> Iterator[Client]:
     """A client on the configured cluster; a cluster it creates is closed on exit."""
@@ -137,15 +153,7 @@ def _client(settings: DaskSettings) -> Iterator[Client]:
         elif settings.cluster == "slurm":
             from dask_jobqueue import SLURMCluster
 
-            options = {"python": sys.executable, **settings.slurm}
-            if "cores" in options:
-                options.setdefault("processes", max(1, options["cores"] // settings.threads_per_worker))
-            if resources:
-                options["job_extra_directives"] = [
-                    *options.get("job_extra_directives", []),
-                    f"--gres=gpu:{settings.gpus_per_worker * options.get('processes', 1)}"]
-                options["worker_extra_args"] = [*options.get("worker_extra_args", []),
-                                                "--resources", f"GPU={settings.gpus_per_worker}"]
+            options = slurm_options(settings)
             cluster = SLURMCluster(**options)
             cluster.scale(n=settings.n_workers or options.get("processes", 1))
         client = Client(cluster if cluster is not None else settings.address)
