@@ -17,7 +17,9 @@ the command line and recorded with the run (MLflow). Dask's own configuration (`
 What a unit needs:
 
 - Workers are fresh processes (Dask nannies spawning them; nothing is forked from a process that
-  imported TensorFlow), each running ``threads_per_worker`` (default 1) task at a time.
+  imported TensorFlow), each running ``threads_per_worker`` (default 1) task at a time. Nannies
+  also set ``OMP/MKL/OPENBLAS_NUM_THREADS=1`` in workers (Dask's ``distributed.nanny.
+  pre-spawn-environ``): right for one worker per core; change it there for wide workers.
 - The node and its persisted datasets are pickled to the worker, which loads the inputs and saves
   the outputs itself; workers must see the project directory at the same path (a shared
   filesystem on a cluster). Parameters and other in-memory inputs are sent by value. An output of a
