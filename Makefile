@@ -29,9 +29,10 @@ benchmark-wells: setup
 viz: setup
 	$(BIN)/kedro viz run --no-browser
 
-# The MLflow runs of `make run` and every `kedro run` (conf/base/mlflow.yml), on 127.0.0.1:5000.
+# The MLflow runs of `make run` and every `kedro run` (conf/base/mlflow.yml), on 127.0.0.1:5000
+# (kedro-mlflow starts the `mlflow` executable found on PATH: this venv's).
 ui: setup
-	$(BIN)/kedro mlflow ui --host 127.0.0.1
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/kedro mlflow ui --host 127.0.0.1
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
