@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 export KEDRO_DISABLE_TELEMETRY := 1
+export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup run test viz benchmark-wells lock gpu-wheels
+.PHONY: setup run test viz ui benchmark-wells lock gpu-wheels
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,11 @@ benchmark-wells: setup
 
 viz: setup
 	$(BIN)/kedro viz run --no-browser
+
+# The MLflow runs of `make run` and every `kedro run` (conf/base/mlflow.yml), on 127.0.0.1:5000
+# (kedro-mlflow starts the `mlflow` executable found on PATH: this venv's).
+ui: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/kedro mlflow ui --host 127.0.0.1
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \

@@ -22,21 +22,26 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture
-def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A scratch copy of the Kedro project (conf + metadata, empty data layers), made the working
-    directory: Kedro resolves the catalog's relative paths against it."""
+def copy_project(destination: Path) -> Path:
+    """A scratch copy of the Kedro project (conf + metadata, empty data layers) in ``destination``."""
     for name in ("conf", "pyproject.toml", ".telemetry"):
         source = PROJECT_ROOT / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name)
+            shutil.copytree(source, destination / name)
         else:
-            shutil.copy(source, tmp_path / name)
+            shutil.copy(source, destination / name)
     for layer in ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input",
                   "06_models", "07_model_output", "08_reporting"):
-        (tmp_path / "data" / layer).mkdir(parents=True)
-    (tmp_path / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
-    monkeypatch.chdir(tmp_path)
+        (destination / "data" / layer).mkdir(parents=True)
+    (destination / "src").mkdir()  # bootstrap_project wants it; the package itself is installed
+    return destination
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``copy_project`` in ``tmp_path``, made the working directory: Kedro resolves the catalog's
+    relative paths against it."""
+    monkeypatch.chdir(copy_project(tmp_path))
     return tmp_path
 
 
@@ -55,3 +60,9 @@ def live_pid() -> Iterator[int]:
     yield process.pid
     process.kill()
     process.wait()
+
+
+@pytest.fixture(scope="module")
+def project_copies(tmp_path_factory: pytest.TempPathFactory):
+    """Makes named scratch copies of the project for a module's tests (``copy_project``)."""
+    return lambda name: copy_project(tmp_path_factory.mktemp(name))

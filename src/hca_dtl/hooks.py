@@ -1,5 +1,6 @@
 """Project hooks: one run at a time per data root, the grid read through the run's config loader,
-and a clear message when a pipeline's inputs are missing or unreadable."""
+a clear message when a pipeline's inputs are missing or unreadable, and every parameter of the
+run logged to its MLflow run."""
 
 from __future__ import annotations
 
@@ -132,7 +133,7 @@ class CheckInputsHooks:
     """Fails fast, naming the pipelines to run first, when persisted inputs are missing or
     unreadable (``exists()`` of the ``hca_dtl.io`` datasets reads the file's structure)."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow starts a run that would then never end
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         from kedro.framework.project import pipelines as registered
 
@@ -169,3 +170,14 @@ class CheckInputsHooks:
                if first else "")
         )
 
+
+class TrackParametersHooks:
+    """Logs every parameter of the run (``parameters.<section>.<key>``) to the MLflow run that
+    kedro-mlflow has just started, whichever nodes run and wherever they run: kedro-mlflow itself
+    logs only the ``params:`` inputs of nodes run with hooks, which excludes units on Dask workers."""
+
+    @hook_impl(trylast=True)  # after kedro-mlflow's before_pipeline_run has started the run
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from hca_dtl.pipelines.tracking import log_parameters
+
+        log_parameters(catalog.load("parameters"))

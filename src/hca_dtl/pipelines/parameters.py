@@ -90,6 +90,13 @@ def _psets(params: Mapping[str, Any]) -> None:
     check_parameters(params)
 
 
+def _dask(params: Mapping[str, Any]) -> None:
+    from hca_dtl.config import config_from_dict
+    from hca_dtl.runners.dask import DaskSettings
+
+    config_from_dict(DaskSettings, params)
+
+
 CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "data_source": _data_source,
     "ingestion": _ingestion,
@@ -99,6 +106,7 @@ CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "loocv": lambda p: LOOCVConfig.from_dict(p),
     "predict": _predict,
     "reporting": _keys(()),
+    "dask": _dask,
 }
 GRID_SECTIONS = ("transfer", "baselines", "benchmark")
 RUN_PARAMETERS = ("campaign",)  # given with --params only

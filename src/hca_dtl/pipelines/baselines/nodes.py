@@ -20,10 +20,12 @@ def evaluate_experiments(
         ``(votes, accuracies, comparisons, confusions, class_scores)``.
     """
     from hca_dtl.evaluation.statistics import compare_to_baseline, confusion_matrices, per_class_scores
+    from hca_dtl.pipelines.tracking import log_results
 
     votes = pd.concat([transfer_votes, baseline_votes], ignore_index=True)
     accuracy = pd.concat([transfer_accuracies, baseline_accuracies], ignore_index=True)
     comparisons = compare_to_baseline(accuracy, votes, baseline_approach="BL")
+    log_results(accuracies=baseline_accuracies, comparisons=comparisons)
     confusions, scores = [], []
     for target, target_classes in classes.items():
         target_votes = votes[votes["target"].astype(str) == target]

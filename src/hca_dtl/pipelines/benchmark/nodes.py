@@ -25,9 +25,15 @@ def summarise_benchmark(votes: pd.DataFrame, accuracies: pd.DataFrame, runs: pd.
     from hca_dtl.evaluation.statistics import compare_to_baseline
     from hca_dtl.reporting.tables import benchmark_summary, to_markdown
 
+    from hca_dtl.pipelines.tracking import log_results
+
     comparisons = compare_to_baseline(accuracies, votes, baseline_approach="BL")
     summary = benchmark_summary(votes, accuracies, comparisons, runs, choices)
-    return comparisons, summary, to_markdown(summary.pipe(_percent), title="Benchmark")
+    markdown = to_markdown(summary.pipe(_percent), title="Benchmark")
+    log_results(accuracies=accuracies, comparisons=comparisons, runs=runs, prefix="benchmark/",
+                artifacts={"benchmark_summary.csv": summary, "benchmark_summary.md": markdown,
+                           "benchmark_choices.csv": choices})
+    return comparisons, summary, markdown
 
 
 def _percent(summary: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +69,9 @@ def make_benchmark_report(report: dict[str, Any], summary: pd.DataFrame, choices
     from hca_dtl.reporting.html import data_source, provenance, render_report
     from hca_dtl.reporting.tables import choice_summary, run_warnings
 
-    return render_report(
+    from hca_dtl.pipelines.tracking import log_results
+
+    html = render_report(
         title="Benchmark — every method under NSC and NSCB (treatment accuracy, %)",
         data_source=data_source(report),
         sections=[("Summary (accuracy in %; see the notes below the table)", _percent(summary)),
@@ -76,3 +84,5 @@ def make_benchmark_report(report: dict[str, Any], summary: pd.DataFrame, choices
         provenance=provenance(parameters, seeds={k: v.get("seed") for k, v in parameters.items()
                                                  if isinstance(v, dict) and "seed" in v}),
     )
+    log_results(artifacts={"benchmark_report.html": html})
+    return html

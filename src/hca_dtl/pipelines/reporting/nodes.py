@@ -63,4 +63,8 @@ def make_report(
         provenance=provenance(parameters, seeds={k: v.get("seed") for k, v in parameters.items()
                                                  if isinstance(v, dict) and "seed" in v}),
     )
-    return render_report(**kwargs), render_markdown_report(**kwargs)
+    from hca_dtl.pipelines.tracking import log_results
+
+    html, markdown = render_report(**kwargs), render_markdown_report(**kwargs)
+    log_results(runs=runs, artifacts={"report.html": html, "report.md": markdown})
+    return html, markdown
