@@ -176,7 +176,11 @@ def test_inner_folds_use_only_the_outer_training_compounds(cells, hold_out_batch
 
     plan = leave_one_compound_out(cells, n_repetitions=1, seed=0, hold_out_batch=hold_out_batch)
     nested = with_inner_folds(plan, cells, n_inner=2, seed=0)
-    assert nested.plan.n_folds == plan.n_folds * 3 and list(nested.outer) == list(range(0, 21, 3))
+    assert len(nested.outer) == plan.n_folds
+    if not hold_out_batch:
+        assert nested.plan.n_folds == plan.n_folds * 3 and list(nested.outer) == list(range(0, 21, 3))
+    else:  # an inner fold left with nothing to train on is dropped
+        assert nested.plan.n_folds < plan.n_folds * 3
     compound = cells[COMPOUND].astype(str).to_numpy()
     batch = cells[BATCH].astype(str).to_numpy()
     for k in range(nested.plan.n_folds):
@@ -185,6 +189,7 @@ def test_inner_folds_use_only_the_outer_training_compounds(cells, hold_out_batch
         if nested.inner[k] == 0:
             np.testing.assert_array_equal(role, outer_role)
             continue
+        assert (role == ROLE_TRAIN).any() and (role == ROLE_VALID).any()
         outer_fit = np.isin(outer_role, (ROLE_TRAIN, ROLE_VALID))
         # Nothing of the outer fold's held-out compound (or of its batches, under NSCB).
         assert not np.any((role != ROLE_UNUSED) & ~outer_fit)
@@ -193,7 +198,7 @@ def test_inner_folds_use_only_the_outer_training_compounds(cells, hold_out_batch
         if hold_out_batch:
             assert not set(batch[test]) & set(batch[np.isin(role, (ROLE_TRAIN, ROLE_VALID))])
     # The inner folds of an outer fold hold out each of its training compounds exactly once.
-    for outer in nested.outer:
+    for outer in nested.outer if not hold_out_batch else []:
         inner = [k for k in range(nested.plan.n_folds) if nested.parent[k] == outer and nested.inner[k]]
         held = [c for k in inner for c in set(compound[nested.plan.roles[:, k] == ROLE_TEST])]
         fit = np.isin(nested.plan.roles[:, outer], (ROLE_TRAIN, ROLE_VALID))

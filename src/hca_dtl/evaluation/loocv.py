@@ -394,7 +394,9 @@ def with_inner_folds(plan: FoldPlan, cells: pd.DataFrame, *, n_inner: int,
     The outer fold's training compounds (those with TRAIN or VALID cells) are dealt to the inner
     folds MOA by MOA in a seeded order (``default_rng([seed, fold_id, 1])``), so each inner fold
     holds out a share of every MOA's compounds. Inner validation wells are drawn as in
-    ``leave_one_compound_out`` from ``default_rng([seed, fold_id, 2, i])``.
+    ``leave_one_compound_out`` from ``default_rng([seed, fold_id, 2, i])``. An inner fold left
+    without TRAIN or VALID cells (NSCB, once its test compounds' batches are removed) is dropped;
+    an outer fold may then have fewer inner folds, or none (its candidates cannot be judged).
 
     Args:
         plan: Outer folds (any protocol; NSCB inner folds also drop their test batches).
@@ -440,6 +442,8 @@ def with_inner_folds(plan: FoldPlan, cells: pd.DataFrame, *, n_inner: int,
                 eligible &= ~np.isin(batch, np.unique(batch[test]))
             column = _split_fold(eligible, plan.groups, group_moas, validation_fraction,
                                  np.random.default_rng([seed, fold_id, 2, i]))
+            if not ((column == ROLE_TRAIN).any() and (column == ROLE_VALID).any()):
+                continue  # NSCB can leave an inner fold nothing to train on: it cannot judge
             column[test] = ROLE_TEST
             columns.append(column)
             compounds.append("+".join(sorted(held_out)))
