@@ -2,12 +2,14 @@
 
 ``train_folds`` trains every fold of a LOOCV plan, by default all folds as ONE fold-batched model
 (``engine="batched"``), or one plain Keras ``SAAClassifier`` per fold (``engine="sequential"``,
-the reference). Importing this package registers the custom layers for ``load_model``.
+the reference). ``train_folds_mlp`` does the same for the modern feed-forward learner
+(``hca_dtl.model.mlp``). Importing this package registers the custom layers for ``load_model``.
 """
 
 from hca_dtl.model.config import SAAConfig
 from hca_dtl.model.ensemble import FoldEnsemble
 from hca_dtl.model.layers import MinMaxScaling, SAAClassifier, TiedAutoassociator, reconstruction_loss
+from hca_dtl.model.mlp import FoldEnsembleMLP, MLPClassifier, MLPConfig, train_folds_mlp, transfer_init_mlp
 from hca_dtl.model.patience import GeometricPatience
 from hca_dtl.model.saving import load_model, save_model
 from hca_dtl.model.sequential import fine_tune, pretrain_greedy
@@ -16,7 +18,10 @@ from hca_dtl.model.transfer import TransferSetting, parse_transfer_mask, transfe
 
 __all__ = [
     "FoldEnsemble",
+    "FoldEnsembleMLP",
     "GeometricPatience",
+    "MLPClassifier",
+    "MLPConfig",
     "MinMaxScaling",
     "SAAClassifier",
     "SAAConfig",
@@ -29,6 +34,8 @@ __all__ = [
     "reconstruction_loss",
     "save_model",
     "train_folds",
+    "train_folds_mlp",
     "transfer_init",
     "transfer_setting",
+    "transfer_init_mlp",
 ]

@@ -1,0 +1,34 @@
+"""The modern member of the SAA's family: a feed-forward classifier ("mlp" learner).
+
+ReLU/GELU layers with optional layer normalisation and dropout, AdamW with decoupled weight
+decay, inputs standardised per fold on its TRAIN cells, optional greedy denoising-autoencoder
+pretraining, and the SAA's early stopping, fold batching, network keys and transfer masks. In
+``keras.ops`` only. ``train_folds_mlp`` has the contract of ``hca_dtl.model.train_folds``.
+Importing this package registers ``MLPClassifier`` and its layers for ``load_model``.
+"""
+
+from hca_dtl.model.mlp.batched import FoldMLP
+from hca_dtl.model.mlp.config import MLPConfig
+from hca_dtl.model.mlp.ensemble import FoldEnsembleMLP
+from hca_dtl.model.mlp.layers import DenseBlock, MLPClassifier, Standardization, TrainingRange
+from hca_dtl.model.mlp.optimizer import FoldAdamW
+from hca_dtl.model.mlp.sequential import fine_tune_mlp, pretrain_denoising
+from hca_dtl.model.mlp.training import train_folds_mlp
+from hca_dtl.model.mlp.transfer import transfer_init_mlp
+from hca_dtl.model.mlp.weights import MLPFoldWeights
+
+__all__ = [
+    "DenseBlock",
+    "FoldAdamW",
+    "FoldEnsembleMLP",
+    "FoldMLP",
+    "MLPClassifier",
+    "MLPConfig",
+    "MLPFoldWeights",
+    "Standardization",
+    "TrainingRange",
+    "fine_tune_mlp",
+    "pretrain_denoising",
+    "train_folds_mlp",
+    "transfer_init_mlp",
+]
