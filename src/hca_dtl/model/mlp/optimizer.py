@@ -58,8 +58,10 @@ class FoldAdamW(keras.optimizers.Optimizer):
         # The gate's key and size, not the gate: an attribute variable would become one of the
         # optimizer's own.
         self._gate_key, self._n_folds = self._var_key(gate), int(gate.shape[0])
-        self._took: Any = None  # (F,) this step's gate gradient, while a step is being applied
-        self._step: Any = None  # (F,) each fold's step count including this step
+        # While a step is applied: (F,) which folds take it, and each fold's Adam step size
+        # (bias-corrected with its own step count).
+        self._took: Any = None
+        self._alpha: Any = None
 
     def build(self, variables: list[keras.Variable]) -> None:
         if self.built:
@@ -81,26 +83,28 @@ class FoldAdamW(keras.optimizers.Optimizer):
             raise ValueError("FoldAdamW: the stage's gate variable is not among the trained "
                              "variables (is it trainable and in the loss?)")
         took = ops.cast(grads[at[0]], "float32")
-        self._took, self._step = took, self.fold_steps + took
+        step = self.fold_steps + took
+        safe = ops.maximum(step, 1.0)  # a fold that never stepped: no 0/0 (it does not move)
+        lr = ops.cast(self.learning_rate, "float32")
+        self._took = took
+        self._alpha = lr * ops.sqrt(1 - ops.power(BETA_2, safe)) / (1 - ops.power(BETA_1, safe))
         rest = [i for i in range(len(variables)) if i != at[0]]
         super().apply([grads[i] for i in rest], [variables[i] for i in rest])
-        self.fold_steps.assign(self._step)
+        self.fold_steps.assign(step)
 
     def update_step(self, gradient: Any, variable: keras.Variable, learning_rate: Any) -> None:
         dtype = variable.dtype
         along = (-1,) + (1,) * (len(variable.shape) - 1)  # broadcast (F,) over a variable
-        took = ops.reshape(ops.cast(self._took, dtype), along) > 0
-        step = ops.reshape(ops.cast(ops.maximum(self._step, 1.0), dtype), along)
-        lr = ops.cast(learning_rate, dtype)
+        took = ops.reshape(self._took, along) > 0
+        alpha = ops.cast(ops.reshape(self._alpha, along), dtype)
         gradient = ops.cast(gradient, dtype)
         m = self._momentums[self._get_variable_index(variable)]
         v = self._velocities[self._get_variable_index(variable)]
-        alpha = lr * ops.sqrt(1 - ops.power(ops.cast(BETA_2, dtype), step)) / (
-            1 - ops.power(ops.cast(BETA_1, dtype), step))
         m_new = m + ops.multiply(ops.subtract(gradient, m), 1 - BETA_1)
         v_new = v + ops.multiply(ops.subtract(ops.square(gradient), v), 1 - BETA_2)
         value = ops.convert_to_tensor(variable)
         if self.fold_weight_decay and decays(variable):
+            lr = ops.cast(learning_rate, dtype)
             value = value - value * ops.cast(self.fold_weight_decay, dtype) * lr
         value = value - ops.divide(ops.multiply(m_new, alpha), ops.add(ops.sqrt(v_new), EPSILON))
         self.assign(m, ops.where(took, m_new, m))
