@@ -9,7 +9,8 @@ the reference). ``train_folds_mlp`` does the same for the modern feed-forward le
 from hca_dtl.model.config import SAAConfig
 from hca_dtl.model.ensemble import FoldEnsemble
 from hca_dtl.model.layers import MinMaxScaling, SAAClassifier, TiedAutoassociator, reconstruction_loss
-from hca_dtl.model.mlp import FoldEnsembleMLP, MLPClassifier, MLPConfig, train_folds_mlp, transfer_init_mlp
+from hca_dtl.model.mlp import (FoldEnsembleMLP, MLPClassifier, MLPConfig, train_folds_mlp,
+                               transfer_init_mlp)
 from hca_dtl.model.patience import GeometricPatience
 from hca_dtl.model.saving import load_model, save_model
 from hca_dtl.model.sequential import fine_tune, pretrain_greedy
