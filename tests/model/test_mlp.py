@@ -282,3 +282,14 @@ def test_bad_calls_are_named(blobs, split_roles):
     with pytest.raises(ValueError, match="nothing to train"):
         train_folds_mlp(x, y, roles, 3, dataclasses.replace(TINY, freeze_transferred_epochs=1),
                         init=everything)
+
+
+def test_trains_in_mixed_bfloat16_batched_only(blobs, split_roles):
+    x, y, roles = three_folds(blobs, split_roles)
+    config = dataclasses.replace(TINY, dtype="mixed_bfloat16", pretrain="denoising", layer_norm=True,
+                                 pretrain_epochs=1, max_epochs=2)
+    ensemble = train_folds_mlp(x, y, roles, 3, config, progress=False)
+    assert all(np.isfinite(a).all() and a.dtype == np.float32 for a in ensemble.weights.arrays())
+    np.testing.assert_allclose(ensemble.predict_proba(x).sum(axis=-1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="float32 only"):
+        train_folds_mlp(x, y, roles, 3, config, engine="sequential")

@@ -5,6 +5,12 @@ decay, inputs standardised per fold on its TRAIN cells, optional greedy denoisin
 pretraining, and the SAA's early stopping, fold batching, network keys and transfer masks. In
 ``keras.ops`` only. ``train_folds_mlp`` has the contract of ``hca_dtl.model.train_folds``.
 Importing this package registers ``MLPClassifier`` and its layers for ``load_model``.
+
+No batch normalisation: per-fold batch statistics over a fold's present cells, with running
+averages frozen on its idle and stopped steps, would keep folds independent, but a batch of a
+well table holds a few dozen wells (a fold's last one, a handful), too few for stable batch
+statistics, and a cell's prediction would depend on its batch in training; layer normalisation
+normalises each cell on its own and needs none of that.
 """
 
 from hca_dtl.model.mlp.batched import FoldMLP

@@ -75,7 +75,8 @@ class FoldDenseBlock(keras.layers.Layer):
 
     def decode(self, code: Any, decoder_bias: Any) -> Any:
         """(F, B, units) → (F, B, d_in) linear reconstruction ``code Wᵀ + b'``."""
-        return ops.einsum("fbu,fdu->fbd", code, self.kernel) + decoder_bias[:, None, :]
+        reconstruction = ops.einsum("fbu,fdu->fbd", code, self.kernel)
+        return reconstruction + ops.cast(decoder_bias, reconstruction.dtype)[:, None, :]
 
     def layer_variables(self) -> list[Any]:
         return [self.kernel, self.bias, *((self.gamma, self.beta) if self.layer_norm else ())]
