@@ -98,15 +98,16 @@ class FoldAdamW(keras.optimizers.Optimizer):
         took = ops.reshape(self._took, along) > 0
         alpha = ops.cast(ops.reshape(self._alpha, along), dtype)
         gradient = ops.cast(gradient, dtype)
-        m = self._momentums[self._get_variable_index(variable)]
-        v = self._velocities[self._get_variable_index(variable)]
+        m_variable = self._momentums[self._get_variable_index(variable)]
+        v_variable = self._velocities[self._get_variable_index(variable)]
+        m, v, old = (ops.convert_to_tensor(x) for x in (m_variable, v_variable, variable))
         m_new = m + ops.multiply(ops.subtract(gradient, m), 1 - BETA_1)
         v_new = v + ops.multiply(ops.subtract(ops.square(gradient), v), 1 - BETA_2)
-        value = ops.convert_to_tensor(variable)
+        value = old
         if self.fold_weight_decay and decays(variable):
             lr = ops.cast(learning_rate, dtype)
             value = value - value * ops.cast(self.fold_weight_decay, dtype) * lr
         value = value - ops.divide(ops.multiply(m_new, alpha), ops.add(ops.sqrt(v_new), EPSILON))
-        self.assign(m, ops.where(took, m_new, m))
-        self.assign(v, ops.where(took, v_new, v))
-        self.assign(variable, ops.where(took, value, variable))
+        self.assign(m_variable, ops.where(took, m_new, m))
+        self.assign(v_variable, ops.where(took, v_new, v))
+        self.assign(variable, ops.where(took, value, old))
