@@ -34,13 +34,13 @@ def tiny_config() -> SAAConfig:
                      patience_epochs=4, seed=3)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def blobs():
     """``make_blobs``: toy cells of separable classes."""
     return make_blobs
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def split_roles():
     """``make_roles``: TRAIN, then VALID, then TEST cells."""
     return make_roles

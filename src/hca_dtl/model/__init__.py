@@ -2,7 +2,8 @@
 
 ``train_folds`` trains every fold of a LOOCV plan, by default all folds as ONE fold-batched model
 (``engine="batched"``), or one plain Keras ``SAAClassifier`` per fold (``engine="sequential"``,
-the reference).
+the reference). ``train_folds_mlp`` does the same for the modern feed-forward learner
+(``hca_dtl.model.mlp``).
 
 Names are imported on first use (PEP 562), so that ``hca_dtl.model.config`` and
 ``hca_dtl.model.masks`` — all the Kedro registry and the parameter checks need — load without
@@ -16,6 +17,11 @@ from typing import Any
 
 _EXPORTS = {
     "FoldEnsemble": "ensemble",
+    "FoldEnsembleMLP": "mlp",
+    "MLPClassifier": "mlp",
+    "MLPConfig": "mlp",
+    "train_folds_mlp": "mlp",
+    "transfer_init_mlp": "mlp",
     "GeometricPatience": "patience",
     "MinMaxScaling": "layers",
     "SAAClassifier": "layers",

@@ -108,6 +108,10 @@ class FoldSAA(keras.layers.Layer):
                                      name="logistic")
         self.built = True
 
+    @property
+    def n_folds(self) -> int:
+        return self.scaling.minimum.shape[0]
+
     def encode(self, inputs: Any, n_layers: int | None = None) -> Any:
         """(B, D) or (F, B, D) raw cells → (F, B, d) code after the first ``n_layers`` encoders
         (all if None)."""
@@ -158,8 +162,8 @@ class ResidentCells(keras.layers.Layer):
 class FoldBatches(keras.utils.PyDataset):
     """Endless mini-batches of every fold's TRAIN cells, for ``fit(steps_per_epoch=...)``.
 
-    Batch i is step i mod ``steps_per_epoch`` of epoch i // ``steps_per_epoch``: an (F, B) int32
-    array whose row f holds fold f's next B cells of that epoch in its own order
+    Batch i is step i mod ``steps_per_epoch`` of epoch ``first_epoch`` + i // ``steps_per_epoch``
+    (0-based): an (F, B) int32 array whose row f holds fold f's next B cells of that epoch in its own order
     (``streams.epoch_order(..., key f, stage, epoch)``), -1 where it has none left. A pure
     function of i, so prefetching cannot change what a fold sees.
 
@@ -167,14 +171,16 @@ class FoldBatches(keras.utils.PyDataset):
         train: (N, F) bool, each fold's TRAIN cells.
         keys: (F, k) network keys (``streams.checked_keys``).
         stage: Training stage (pretrained hidden layer k: k; fine-tuning: K).
+        first_epoch: The epoch of batch 0 (a stage resumed by a second ``fit`` continues its
+            epochs, and so its cell orders).
     """
 
     def __init__(self, train: np.ndarray, batch_size: int, seed: int, keys: np.ndarray,
-                 stage: int, shuffle: bool = True) -> None:
+                 stage: int, shuffle: bool = True, first_epoch: int = 0) -> None:
         super().__init__()
         self.cells = [np.flatnonzero(train[:, f]).astype(np.int32) for f in range(train.shape[1])]
         self.batch_size, self.seed, self.keys, self.stage = batch_size, seed, keys, stage
-        self.shuffle = shuffle
+        self.shuffle, self.first_epoch = shuffle, first_epoch
         self.steps_per_epoch = max(1, max(math.ceil(len(c) / batch_size) for c in self.cells))
         self._epoch, self._order = -1, np.zeros(0)
 
@@ -184,6 +190,7 @@ class FoldBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> np.ndarray:
         epoch, step = divmod(int(index), self.steps_per_epoch)
+        epoch += self.first_epoch
         if epoch != self._epoch:
             order = np.full((len(self.cells), self.steps_per_epoch * self.batch_size), -1, np.int32)
             for f, cells in enumerate(self.cells):
@@ -213,31 +220,35 @@ class EachEpoch(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def fit_stage(stage: keras.Model, batches: FoldBatches, learning_rate: float, epochs: int,
+def fit_stage(stage: keras.Model, batches: FoldBatches,
+              optimizer: float | keras.optimizers.Optimizer, epochs: int,
               after_epoch: Callable[[int, float], bool]) -> None:
-    """Plain-SGD training of ``stage`` for up to ``epochs`` epochs of ``batches``, one compiled
-    execution per epoch, ``after_epoch`` after each."""
+    """Trains ``stage`` for up to ``epochs`` epochs of ``batches``, one compiled execution per
+    epoch, ``after_epoch`` after each; ``optimizer`` is a plain-SGD learning rate or an optimizer
+    that keeps idle and stopped folds still (e.g. ``hca_dtl.model.mlp.FoldAdamW``)."""
     if epochs < 1:
         return
-    stage.compile(optimizer=keras.optimizers.SGD(learning_rate),
-                  steps_per_execution=batches.steps_per_epoch)
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        optimizer = keras.optimizers.SGD(optimizer)
+    stage.compile(optimizer=optimizer, steps_per_execution=batches.steps_per_epoch)
     stage.fit(batches, epochs=epochs, steps_per_epoch=batches.steps_per_epoch, shuffle=False,
               verbose=0, callbacks=[EachEpoch(after_epoch)])
 
 
-class _FoldStage(keras.Model):
+class FoldStage(keras.Model):
     """A training stage over resident cells: ``call(indices)`` ((F, B) cell indices, -1: none)
-    returns the per-fold losses (F,).
+    returns the per-fold losses (F,). ``network`` holds F networks side by side (``FoldSAA``, or
+    ``hca_dtl.model.mlp.FoldMLP``): ``n_folds``, and (F, B, C) logits when called.
 
     ``compute_loss`` sums them. ``loss_sum``/``weight_sum`` accumulate each fold's weighted loss
     and cell count over an epoch (its mean training loss).
     """
 
-    def __init__(self, network: FoldSAA, cells: ResidentCells, **kwargs: Any) -> None:
+    def __init__(self, network: keras.layers.Layer, cells: ResidentCells, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.network = network
         self.cells = cells
-        n_folds = network.scaling.minimum.shape[0]
+        n_folds = network.n_folds
         self.loss_sum = self.add_weight(shape=(n_folds,), initializer="zeros", trainable=False,
                                         name="loss_sum")
         self.weight_sum = self.add_weight(shape=(n_folds,), initializer="zeros", trainable=False,
@@ -269,7 +280,7 @@ class _FoldStage(keras.Model):
             return np.where(count > 0, total / count, np.nan)
 
 
-class PretrainStage(_FoldStage):
+class PretrainStage(FoldStage):
     """Greedy pretraining of hidden layer ``layer`` (0-based) of every fold on its TRAIN cells."""
 
     def __init__(self, network: FoldSAA, cells: ResidentCells, layer: int, loss: str,
@@ -286,13 +297,14 @@ class PretrainStage(_FoldStage):
         return reconstruction_loss(hidden, logits, self.loss_kind), weight
 
 
-class FinetuneStage(_FoldStage):
+class FinetuneStage(FoldStage):
     """Supervised fine-tuning of every fold on its TRAIN cells; ``active`` (F,) gates each fold."""
 
-    def __init__(self, network: FoldSAA, cells: ResidentCells, n_classes: int, **kwargs: Any) -> None:
+    def __init__(self, network: keras.layers.Layer, cells: ResidentCells, n_classes: int,
+                 **kwargs: Any) -> None:
         super().__init__(network, cells, **kwargs)
         self.n_classes = n_classes
-        n_folds = network.scaling.minimum.shape[0]
+        n_folds = network.n_folds
         self.active = self.add_weight(shape=(n_folds,), initializer="ones", trainable=False,
                                       name="active")
         self.built = True
@@ -305,9 +317,10 @@ class FinetuneStage(_FoldStage):
 
 
 class FoldPredictor(keras.Model):
-    """Class probabilities of every fold: (B, D) raw cells → (B, F, C)."""
+    """Class probabilities of every fold: (B, D) raw cells → (B, F, C); ``network`` as in
+    ``FoldStage`` (with a ``logistic`` output layer)."""
 
-    def __init__(self, network: FoldSAA, **kwargs: Any) -> None:
+    def __init__(self, network: keras.layers.Layer, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.network = network
         self.built = True
@@ -319,6 +332,57 @@ class FoldPredictor(keras.Model):
 
 def _log(progress: bool, message: str, *args: Any) -> None:
     logger.log(logging.INFO if progress else logging.DEBUG, message, *args)
+
+
+class FinetuneMonitor:
+    """``after_epoch`` of fine-tuning: every fold's validation error, patience and best weights.
+
+    After each epoch it predicts the VALID cells under every fold, feeds the errors to
+    ``patience``, copies the improved folds' variables (``network.variables_in_order()``) into
+    ``best``, appends each fold's loss and error to ``history`` while it trains, gates
+    ``stage.active`` and returns True once every fold has stopped.
+
+    Args:
+        stage: The fine-tuning stage (``FinetuneStage`` or a subclass).
+        x, y: (N, D) raw features and (N,) labels of all cells; roles: (N, F) fold roles.
+    """
+
+    def __init__(self, stage: FinetuneStage, patience: GeometricPatience, x: np.ndarray,
+                 y: np.ndarray, roles: np.ndarray, history: list[dict[str, Any]],
+                 progress: bool) -> None:
+        self.stage, self.patience, self.history, self.progress = stage, patience, history, progress
+        valid_cells = np.flatnonzero((roles == ROLE_VALID).any(axis=1))
+        self.valid_mask = roles[valid_cells] == ROLE_VALID  # (n_valid, F)
+        self.x_valid, self.y_valid = x[valid_cells], y[valid_cells]
+        self.predictor = FoldPredictor(stage.network)
+        self.variables = stage.network.variables_in_order()
+        self.best = [ops.convert_to_numpy(v).copy() for v in self.variables]
+
+    def __call__(self, epoch: int, seconds: float) -> bool:
+        patience = self.patience
+        active = patience.active.copy()  # the folds that trained this epoch
+        loss = self.stage.take_epoch_loss()
+        probabilities = predict_blocks(self.predictor, self.x_valid)
+        wrong = np.argmax(probabilities, axis=-1) != self.y_valid[:, None]  # (n_valid, F)
+        error = (wrong & self.valid_mask).sum(axis=0) / self.valid_mask.sum(axis=0)
+        improved = patience.update(epoch, error)
+        if improved.any():
+            for kept, variable in zip(self.best, self.variables):
+                kept[improved] = ops.convert_to_numpy(variable)[improved]
+        for fold in np.flatnonzero(active):
+            self.history[fold]["finetune_loss"].append(float(loss[fold]))
+            self.history[fold]["valid_error"].append(float(error[fold]))
+        self.stage.active.assign(patience.active.astype(np.float32))
+        _log(self.progress, "fine-tuning epoch %d: mean loss %.4f, %d/%d folds active, mean valid "
+             "error %.4f (%.2f s)", epoch, float(np.nanmean(loss[active])),
+             int(patience.active.sum()), len(active), float(np.mean(error[active])), seconds)
+        return not patience.active.any()
+
+    def finish(self) -> None:
+        """Records each fold's ``best_epoch`` and ``stopped_epoch`` in ``history``."""
+        for fold, record in enumerate(self.history):
+            record["best_epoch"] = int(self.patience.best_epoch[fold])
+            record["stopped_epoch"] = int(self.patience.epochs_run[fold])
 
 
 def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int,
@@ -340,8 +404,6 @@ def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: in
     n_folds = roles.shape[1]
     n_hidden = len(weights.kernels)
     train = roles == ROLE_TRAIN
-    valid_cells = np.flatnonzero((roles == ROLE_VALID).any(axis=1))
-    valid_mask = roles[valid_cells] == ROLE_VALID  # (n_valid, F)
 
     network = FoldSAA(weights, dtype=config.dtype)
     cells = ResidentCells(x.astype(np.float32), y.astype(np.int32))
@@ -356,55 +418,29 @@ def train_batched(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: in
         network.set_trainable([layer], logistic=False)
         stage = PretrainStage(network, cells, layer, config.reconstruction_loss)
         fit_stage(stage, batches(layer), config.pretrain_learning_rate, config.pretrain_epochs,
-                  _pretrain_logger(stage, layer, n_hidden, config.pretrain_epochs, history,
+                  pretrain_logger(stage, layer, n_hidden, config.pretrain_epochs, history,
                                    progress))
     pretrain_seconds = time.perf_counter() - start if len(pretrain_layers) else 0.0
 
     start = time.perf_counter()
     network.set_trainable(None, logistic=True)
     stage = FinetuneStage(network, cells, n_classes)
-    predictor = FoldPredictor(network)
     n_batches = np.maximum(1, np.ceil(train.sum(axis=0) / config.batch_size)).astype(np.int64)
     patience = GeometricPatience(n_batches, patience_epochs=config.patience_epochs,
                                  improvement_threshold=config.improvement_threshold,
                                  patience_increase=config.patience_increase,
                                  max_epochs=config.finetune_max_epochs)
-    variables = network.variables_in_order()
-    best = [ops.convert_to_numpy(v).copy() for v in variables]
-    x_valid, y_valid = x[valid_cells], y[valid_cells]
-
-    def after_epoch(epoch: int, seconds: float) -> bool:
-        """Validation, patience and best weights of every fold; True once all have stopped."""
-        active = patience.active.copy()  # the folds that trained this epoch
-        loss = stage.take_epoch_loss()
-        probabilities = _predict(predictor, x_valid)
-        wrong = np.argmax(probabilities, axis=-1) != y_valid[:, None]  # (n_valid, F)
-        error = (wrong & valid_mask).sum(axis=0) / valid_mask.sum(axis=0)
-        improved = patience.update(epoch, error)
-        if improved.any():
-            for kept, variable in zip(best, variables):
-                kept[improved] = ops.convert_to_numpy(variable)[improved]
-        for fold in np.flatnonzero(active):
-            history[fold]["finetune_loss"].append(float(loss[fold]))
-            history[fold]["valid_error"].append(float(error[fold]))
-        stage.active.assign(patience.active.astype(np.float32))
-        _log(progress, "fine-tuning epoch %d: mean loss %.4f, %d/%d folds active, mean valid error "
-             "%.4f (%.2f s)", epoch, float(np.nanmean(loss[active])), int(patience.active.sum()),
-             n_folds, float(np.mean(error[active])), seconds)
-        return not patience.active.any()
-
+    monitor = FinetuneMonitor(stage, patience, x, y, roles, history, progress)
     fit_stage(stage, batches(n_hidden), config.finetune_learning_rate, config.finetune_max_epochs,
-              after_epoch)
+              monitor)
     finetune_seconds = time.perf_counter() - start
-    for fold in range(n_folds):
-        history[fold]["best_epoch"] = int(patience.best_epoch[fold])
-        history[fold]["stopped_epoch"] = int(patience.epochs_run[fold])
-    return {"weights": FoldWeights.from_arrays(best), "history": history,
+    monitor.finish()
+    return {"weights": FoldWeights.from_arrays(monitor.best), "history": history,
             "epochs_run": patience.epochs_run.copy(), "best_valid_error": patience.best_error.copy(),
             "pretrain_seconds": pretrain_seconds, "finetune_seconds": finetune_seconds}
 
 
-def _pretrain_logger(stage: PretrainStage, layer: int, n_hidden: int, epochs: int,
+def pretrain_logger(stage: FoldStage, layer: int, n_hidden: int, epochs: int,
                      history: list[dict[str, Any]], progress: bool) -> Callable[[int, float], bool]:
     """``after_epoch`` of pretraining hidden layer ``layer``: records and logs each fold's loss."""
     def after_epoch(epoch: int, seconds: float) -> bool:
@@ -419,10 +455,11 @@ def _pretrain_logger(stage: PretrainStage, layer: int, n_hidden: int, epochs: in
 
 def predict_folds(weights: FoldWeights, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """(N, F, C) float32 class probabilities of cells ``x`` (N, D) under each fold's classifier."""
-    return _predict(FoldPredictor(FoldSAA(weights)), np.asarray(x, np.float32), batch_size)
+    return predict_blocks(FoldPredictor(FoldSAA(weights)), np.asarray(x, np.float32), batch_size)
 
 
-def _predict(predictor: FoldPredictor, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+def predict_blocks(predictor: FoldPredictor, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """(N, F, C) float32 class probabilities of ``x`` (N, D) under ``predictor``, by row blocks."""
     # Compiled calls on row blocks: cheaper than eager layer calls, and than Model.predict's
     # per-call set-up, at every epoch.
     parts = [ops.convert_to_numpy(predictor.predict_on_batch(x[i:i + batch_size]))

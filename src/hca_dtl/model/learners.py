@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hca_dtl.model.config import SAAConfig
+from hca_dtl.model.mlp.config import MLPConfig
 
 
 def _function(path: str) -> Any:
@@ -54,6 +55,8 @@ class Learner:
 LEARNERS: dict[str, Learner] = {
     "saa": Learner("saa", SAAConfig, "hca_dtl.model.training:train_folds",
                    "hca_dtl.model.transfer:transfer_init"),
+    "mlp": Learner("mlp", MLPConfig, "hca_dtl.model.mlp.training:train_folds_mlp",
+                   "hca_dtl.model.mlp.transfer:transfer_init_mlp"),
 }
 
 

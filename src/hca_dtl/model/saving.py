@@ -9,7 +9,7 @@ import keras
 
 # Modules whose classes are registered with Keras (``register_keras_serializable``): imported
 # before loading so that a saved model's custom classes resolve.
-MODEL_MODULES = ("hca_dtl.model.layers", "hca_dtl.model.bank")
+MODEL_MODULES = ("hca_dtl.model.layers", "hca_dtl.model.mlp.layers", "hca_dtl.model.bank")
 
 
 def save_model(model: keras.Model, path: str | Path) -> None:

@@ -37,7 +37,7 @@ class _Reconstruction(keras.Model):
         return self.autoassociator.reconstruction_logits(self.autoassociator(inputs))
 
 
-def _in_batches(function: Any, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+def in_batches(function: Any, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Applies a keras.ops function to row blocks of ``x``; numpy out."""
     parts = [ops.convert_to_numpy(function(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
@@ -65,7 +65,7 @@ def pretrain_greedy(model: SAAClassifier, x_train: np.ndarray, config: SAAConfig
     losses: dict[str, list[float]] = {}
     if not layers:
         return losses
-    hidden = _in_batches(model.scaling, x_train)
+    hidden = in_batches(model.scaling, x_train)
     for k, encoder in enumerate(model.encoders[:max(layers) + 1]):
         if k in layers:
             trainer = _Reconstruction(encoder, name=f"reconstruction_{k + 1}")
@@ -82,7 +82,7 @@ def pretrain_greedy(model: SAAClassifier, x_train: np.ndarray, config: SAAConfig
                 history.append(float(fit.history["loss"][0]))
                 logger.debug("pretraining layer %d epoch %d: loss %.4f (%.2f s)", k + 1, epoch + 1,
                              history[-1], time.perf_counter() - start)
-        hidden = _in_batches(encoder, hidden)
+        hidden = in_batches(encoder, hidden)
     return losses
 
 
@@ -122,7 +122,7 @@ def fine_tune(model: SAAClassifier, x_train: np.ndarray, y_train: np.ndarray, x_
             fit = model.fit(x_train[order], y_train[order], batch_size=config.batch_size,
                             epochs=1, shuffle=False, verbose=0)
             losses.append(float(fit.history["loss"][0]))
-            predicted = np.argmax(_in_batches(model, x_valid), axis=-1)
+            predicted = np.argmax(in_batches(model, x_valid), axis=-1)
             errors.append(float(np.mean(predicted != y_valid)))
             if patience.update(epoch, np.array([errors[-1]]))[0]:
                 best = model.get_weights()

@@ -3,7 +3,8 @@
 A network is named by a key: a row of non-negative integers (``run_saa_experiment`` uses
 (member, repetition, compound index)). Its initial weights come from ``init_rng`` and its cell
 order in epoch e of training stage s (pretraining hidden layer k: s = k; fine-tuning: s = K) from
-``epoch_order``. Both are functions of (seed, key, stage, epoch) only, so a network trains the same
+``epoch_order``, and the keys of its noise (dropout masks, input corruption) in an epoch from
+``noise_keys``. All are functions of (seed, key, stage, epoch) only, so a network trains the same
 whether it runs alone or beside others, in either engine, and with any prefetching.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-_INIT, _ORDER = 0, 1
+_INIT, _ORDER, _NOISE = 0, 1, 2
 
 
 def checked_keys(keys: np.ndarray | None, n_networks: int) -> np.ndarray:
@@ -47,3 +48,10 @@ def epoch_order(cells: np.ndarray, seed: int, key: Sequence[int], stage: int, ep
         return cells
     rng = np.random.default_rng([seed, _ORDER, stage, epoch, *map(int, key)])
     return rng.permutation(cells)
+
+
+def noise_keys(seed: int, key: Sequence[int], stage: int, epoch: int, n_slots: int) -> np.ndarray:
+    """(n_slots,) int32 keys of a network's noise in ``epoch`` (0-based) of ``stage``: one per noise
+    site (a dropout layer, or the corrupted input of a pretrained layer), each in [0, 2³¹)."""
+    rng = np.random.default_rng([seed, _NOISE, stage, epoch, *map(int, key)])
+    return rng.integers(0, 2**31, n_slots, dtype=np.int64).astype(np.int32)

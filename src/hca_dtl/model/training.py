@@ -63,7 +63,7 @@ def train_folds(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes: int,
     """
     if engine not in ENGINES:
         raise ValueError(f"Unknown engine {engine!r}; expected one of {ENGINES}")
-    x, y, roles = _checked_inputs(x, y, roles, n_classes)
+    x, y, roles = checked_inputs(x, y, roles, n_classes)
     keys = checked_keys(network_keys, roles.shape[1])
     keras.utils.set_random_seed(config.seed)
     start = time.perf_counter()
@@ -114,8 +114,13 @@ def _train_sequential(x: np.ndarray, y: np.ndarray, roles: np.ndarray, n_classes
             "pretrain_seconds": pretrain_seconds, "finetune_seconds": finetune_seconds}
 
 
-def _checked_inputs(x: np.ndarray, y: np.ndarray, roles: np.ndarray,
-                    n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def checked_inputs(x: np.ndarray, y: np.ndarray, roles: np.ndarray,
+                   n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``x`` (N, D) float32, ``y`` (N,) int32 and ``roles`` (N, F), checked for ``train_folds``.
+
+    Raises:
+        InputDataError: See ``train_folds``.
+    """
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y)
     roles = np.asarray(roles)

@@ -109,25 +109,12 @@ def initial_weights(n_features: int, n_classes: int, n_folds: int, config: SAACo
     """
     sizes = [n_features, *config.hidden_units]
     n_hidden = len(config.hidden_units)
-    init = list(init) if init is not None else [None] * (n_hidden + 1)
-    if len(init) != n_hidden + 1:
-        raise ValueError(f"init has {len(init)} entries; expected {n_hidden + 1} "
-                         f"({n_hidden} hidden layers + the logistic layer)")
     expected = [[(sizes[k], sizes[k + 1]), (sizes[k + 1],), (sizes[k],)] for k in range(n_hidden)]
     expected.append([(sizes[-1], n_classes), (n_classes,)])
-    per_fold = [False] * (n_hidden + 1)
-    for k, (entry, shapes) in enumerate(zip(init, expected)):
-        if entry is None:
-            continue
-        got = [tuple(np.shape(a)) for a in entry]
-        per_fold[k] = got == [(n_folds, *s) for s in shapes]
-        if got != [tuple(s) for s in shapes] and not per_fold[k]:
-            name = "logistic layer" if k == n_hidden else f"hidden layer {k + 1}"
-            raise ValueError(f"Transferred {name} has weight shapes {got}; the target network "
-                             f"needs {shapes}")
+    init, per_fold = checked_init(init, expected, n_folds)
 
     def copied(k: int, fold: int) -> list[np.ndarray]:
-        return [np.asarray(a[fold] if per_fold[k] else a, np.float32) for a in init[k]]
+        return layer_copy(init[k], per_fold[k], fold)
 
     folds = []
     for fold, key in enumerate(checked_keys(keys, n_folds)):
@@ -142,6 +129,47 @@ def initial_weights(n_features: int, n_classes: int, n_folds: int, config: SAACo
                    [np.zeros((sizes[-1], n_classes), np.float32), np.zeros(n_classes, np.float32)])
         folds.append(arrays)
     return FoldWeights.stack(folds)
+
+
+def checked_init(init: Sequence[LayerInit] | None, expected: Sequence[Sequence[tuple[int, ...]]],
+                 n_folds: int) -> tuple[list[LayerInit], list[bool]]:
+    """Checks an ``init`` list against the target network's weight shapes.
+
+    Args:
+        init: None (nothing transferred) or one entry per layer (hidden layers 1..K, then the
+            logistic layer): None, or that layer's arrays, shared by every fold or with a leading
+            fold axis (F, ...).
+        expected: Per layer, the shapes of its arrays in the target network (no fold axis).
+
+    Returns:
+        The entries (None where nothing is transferred) and, per layer, whether its arrays carry
+        a fold axis.
+
+    Raises:
+        ValueError: ``init`` has the wrong length, or a transferred layer's shapes differ from the
+            target's (the message names the layer and both shapes).
+    """
+    n_hidden = len(expected) - 1
+    init = list(init) if init is not None else [None] * len(expected)
+    if len(init) != len(expected):
+        raise ValueError(f"init has {len(init)} entries; expected {len(expected)} "
+                         f"({n_hidden} hidden layers + the logistic layer)")
+    per_fold = [False] * len(expected)
+    for k, (entry, shapes) in enumerate(zip(init, expected)):
+        if entry is None:
+            continue
+        got = [tuple(np.shape(a)) for a in entry]
+        per_fold[k] = got == [(n_folds, *s) for s in shapes]
+        if got != [tuple(s) for s in shapes] and not per_fold[k]:
+            name = "logistic layer" if k == n_hidden else f"hidden layer {k + 1}"
+            raise ValueError(f"Transferred {name} has weight shapes {got}; the target network "
+                             f"needs {[tuple(s) for s in shapes]}")
+    return init, per_fold
+
+
+def layer_copy(entry: Sequence[np.ndarray], per_fold: bool, fold: int) -> list[np.ndarray]:
+    """Fold ``fold``'s float32 copy of a checked ``init`` entry (``checked_init``)."""
+    return [np.array(a[fold] if per_fold else a, np.float32) for a in entry]
 
 
 def classifier_weights(model: SAAClassifier) -> list[np.ndarray]:
