@@ -29,6 +29,7 @@ def test_reduced_wells_benchmark(project_copy: Path, shared_data: Path) -> None:
         "ingestion": {"normalization": "robust_z_pooled"},  # whitening: on / off, chosen per fold
         "saa": {"hidden_units": [16] * 7, "pretrain_epochs": 1, "finetune_max_epochs": 5,
                 "patience_epochs": 5},
+        "mlp": {"hidden_units": [16, 16], "max_epochs": 5, "patience_epochs": 5},
         "loocv": {"inner_folds": 2},
         "benchmark": {"problems": ["all12"],
                       "methods": {"logistic_regression": {"C": {"candidates": [0.01, 1.0]}},
@@ -52,7 +53,7 @@ def test_reduced_wells_benchmark(project_copy: Path, shared_data: Path) -> None:
     # and counted.
     assert nscb.loc["NSCB 1-NN", "n_treatments"] + nscb.loc["NSCB 1-NN", "n_unscorable"] == 103
     assert nscb.loc["BL", "n_unscorable"] > 0
-    assert {"BL", "DTL_1", "DTL_4", "DTL_1+PT"} <= set(nsc.index)
+    assert {"BL", "DTL_1", "DTL_4", "DTL_1+PT", "MLP", "MLP-T110", "MLP-T110-all12"} <= set(nsc.index)
     # Compound-level test against BL, Holm-adjusted over the table.
     assert nsc.loc["logistic_regression", ["difference_low", "difference_high"]].notna().all()
     assert summary["p_compounds_holm"].dropna().between(0, 1).all()
@@ -80,6 +81,13 @@ def test_reduced_wells_benchmark(project_copy: Path, shared_data: Path) -> None:
         assert not set(network.metadata["batches"]) & set(batches[row.fold]), row.held_out
         assert network.metadata["problem"] != "all12"
     assert transferred["source_network"].nunique() > 1  # different folds, different sources
+    # From "all other compounds": each fold's network never saw its compound (nor, NSCB, its weeks).
+    bank = load_model(next((root / "06_models" / "sources" / "mlp_all12_for_all12_nscb.keras").glob("*/*")))
+    own = choices[(choices["experiment"] == "MLP-T110-all12 all12→all12 NSCB") & choices["chosen"]]
+    for row in own.itertuples():
+        network = bank.networks[row.source_network]
+        assert row.held_out not in network.metadata["compounds"]
+        assert not set(network.metadata["batches"]) & set(batches[row.fold])
 
     reporting = root / "08_reporting"
     report = (reporting / "benchmark_report.html").read_text()

@@ -21,7 +21,10 @@ ACCURACIES = pd.DataFrame({
     "cell_accuracy": [0.4, 0.6, 0.7, 0.2],
 })
 COMPARISONS = pd.DataFrame({"experiment": ["BL Pset1", "DTL_1 Pset2→Pset1"],
-                            "p_value": [float("nan"), 0.42]})
+                            "p_seeds": [float("nan"), 0.42], "difference": [float("nan"), 0.1],
+                            "difference_low": [float("nan"), -0.05],
+                            "difference_high": [float("nan"), 0.25],
+                            "p_compounds_holm": [float("nan"), 0.5]})
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +63,9 @@ def test_results_logged_once(run_id: str) -> None:
     assert metrics["treatment_accuracy/DTL_1_Pset2_to_Pset1/rep1"] == 0.25
     assert metrics["cell_accuracy/BL_Pset1/rep0"] == 0.4
     assert metrics["treatment_accuracy/BL_Pset1/mean"] == pytest.approx(0.6)
-    assert metrics["p_value/DTL_1_Pset2_to_Pset1"] == 0.42
-    assert "p_value/BL_Pset1" not in metrics  # NaN: no test against itself
+    assert metrics["p_seeds/DTL_1_Pset2_to_Pset1"] == 0.42
+    assert metrics["p_compounds_holm/DTL_1_Pset2_to_Pset1"] == 0.5
+    assert "p_seeds/BL_Pset1" not in metrics  # NaN: no test against itself
     assert len(client.get_metric_history(run_id, "treatment_accuracy/BL_Pset1/rep0")) == 1
     artifact = Path(client.download_artifacts(run_id, "table1.csv"))
     pd.testing.assert_frame_equal(pd.read_csv(artifact), ACCURACIES)

@@ -184,7 +184,8 @@ def _run_network(cells, classes, features, plan, method, loocv, normalizers, lea
         raise ValueError(f"Method {method.name!r} uses the {learner.name!r} learner but no "
                          f"params:{learner.name} were given.")
     options = candidates(normalizers.labels, {**learner_params[learner.name], **setting.config},
-                         loocv.members, where=learner.name)
+                         loocv.members if setting.members is None else setting.members,
+                         where=learner.name)
     nested = _nested(plan, cells, loocv, len(options))
     train_plan = nested.plan if nested is not None else plan
     outer = nested.outer if nested is not None else np.arange(plan.n_folds)

@@ -27,14 +27,14 @@ from keras import ops
 
 from hca_dtl.data.schema import ROLE_TRAIN, ROLE_VALID
 from hca_dtl.model.config import SAAConfig
-from hca_dtl.model.layers import reconstruction_loss
+from hca_dtl.model.layers import reconstruction_loss, tied_encode, tied_reconstruction_logits
 from hca_dtl.model.patience import GeometricPatience
+from hca_dtl.model.sequential import PREDICT_BATCH, in_batches
 from hca_dtl.model.streams import epoch_order
 from hca_dtl.model.weights import FoldWeights
 
 logger = logging.getLogger(__name__)
 
-PREDICT_BATCH = 4096
 
 
 def _constant(value: np.ndarray) -> Any:
@@ -74,11 +74,11 @@ class FoldTiedAutoassociator(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         """(F, B, d_in) → (F, B, units) hidden codes."""
-        return ops.sigmoid(ops.matmul(inputs, self.kernel) + self.bias[:, None, :])
+        return tied_encode(inputs, self.kernel, self.bias)
 
     def reconstruction_logits(self, hidden: Any) -> Any:
         """(F, B, units) → (F, B, d_in) pre-sigmoid reconstruction ``h Wᵀ + b'``."""
-        return ops.einsum("fbu,fdu->fbd", hidden, self.kernel) + self.decoder_bias[:, None, :]
+        return tied_reconstruction_logits(hidden, self.kernel, self.decoder_bias)
 
 
 class FoldLogistic(keras.layers.Layer):
@@ -337,7 +337,7 @@ def _log(progress: bool, message: str, *args: Any) -> None:
 class FinetuneMonitor:
     """``after_epoch`` of fine-tuning: every fold's validation error, patience and best weights.
 
-    After each epoch it predicts the VALID cells under every fold, feeds the errors to
+    After each epoch it predicts each fold's VALID cells under that fold, feeds the errors to
     ``patience``, copies the improved folds' variables (``network.variables_in_order()``) into
     ``best``, appends each fold's loss and error to ``history`` while it trains, gates
     ``stage.active`` and returns True once every fold has stopped.
@@ -351,9 +351,11 @@ class FinetuneMonitor:
                  y: np.ndarray, roles: np.ndarray, history: list[dict[str, Any]],
                  progress: bool) -> None:
         self.stage, self.patience, self.history, self.progress = stage, patience, history, progress
-        valid_cells = np.flatnonzero((roles == ROLE_VALID).any(axis=1))
-        self.valid_mask = roles[valid_cells] == ROLE_VALID  # (n_valid, F)
-        self.x_valid, self.y_valid = x[valid_cells], y[valid_cells]
+        valid = [np.flatnonzero(roles[:, f] == ROLE_VALID) for f in range(roles.shape[1])]
+        self.rows = np.full((len(valid), max(len(v) for v in valid)), -1, dtype=np.int64)
+        for f, cells in enumerate(valid):
+            self.rows[f, :len(cells)] = cells  # (F, V) each fold's own VALID cells
+        self.x, self.y = x, y
         self.predictor = FoldPredictor(stage.network)
         self.variables = stage.network.variables_in_order()
         self.best = [ops.convert_to_numpy(v).copy() for v in self.variables]
@@ -362,9 +364,10 @@ class FinetuneMonitor:
         patience = self.patience
         active = patience.active.copy()  # the folds that trained this epoch
         loss = self.stage.take_epoch_loss()
-        probabilities = predict_blocks(self.predictor, self.x_valid)
-        wrong = np.argmax(probabilities, axis=-1) != self.y_valid[:, None]  # (n_valid, F)
-        error = (wrong & self.valid_mask).sum(axis=0) / self.valid_mask.sum(axis=0)
+        probabilities = predict_own_rows(self.predictor, self.x, self.rows)  # (V, F, C)
+        present = self.rows.T >= 0
+        wrong = (np.argmax(probabilities, axis=-1) != self.y[np.maximum(self.rows.T, 0)]) & present
+        error = wrong.sum(axis=0) / present.sum(axis=0)
         improved = patience.update(epoch, error)
         if improved.any():
             for kept, variable in zip(self.best, self.variables):
@@ -459,10 +462,21 @@ def predict_folds(weights: FoldWeights, x: np.ndarray, batch_size: int = PREDICT
 
 
 def predict_blocks(predictor: FoldPredictor, x: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """(N, F, C) float32 class probabilities of ``x`` (N, D) under ``predictor``, by row blocks."""
-    # Compiled calls on row blocks: cheaper than eager layer calls, and than Model.predict's
-    # per-call set-up, at every epoch.
-    parts = [ops.convert_to_numpy(predictor.predict_on_batch(x[i:i + batch_size]))
-             for i in range(0, len(x), batch_size)]
+    """(N, F, C) float32 class probabilities of ``x`` (N, D) under ``predictor``, by row blocks
+    (compiled calls: cheaper than eager layer calls, and than ``Model.predict``'s set-up)."""
     n_folds, n_classes = predictor.network.logistic.bias.shape
+    if not len(x):
+        return np.zeros((0, n_folds, n_classes), np.float32)
+    return in_batches(predictor.predict_on_batch, x, batch_size)
+
+
+def predict_own_rows(predictor: FoldPredictor, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Each fold's class probabilities of its own rows only: ``rows`` (F, R) indices into ``x``
+    (N, D), -1 for none → (R, F, C) float32 (rows of -1 hold the prediction of row 0). One fold's
+    rows are fed to that fold alone, (F, b, D) at a time, instead of every row to every fold."""
+    n_folds, width = rows.shape
+    n_classes = predictor.network.logistic.bias.shape[-1]
+    block = max(1, PREDICT_BATCH * 512 // max(1, n_folds * x.shape[1]))
+    parts = [ops.convert_to_numpy(predictor.predict_on_batch(x[np.maximum(rows[:, i:i + block], 0)]))
+             for i in range(0, width, block)]
     return np.concatenate(parts) if parts else np.zeros((0, n_folds, n_classes), np.float32)

@@ -39,6 +39,19 @@ def reconstruction_loss(target: Any, logits: Any, kind: str = "cross_entropy") -
     raise ValueError(f"Unknown reconstruction loss {kind!r}; expected 'cross_entropy' or 'mse'")
 
 
+def tied_encode(inputs: Any, kernel: Any, bias: Any) -> Any:
+    """Hidden codes ``sigmoid(x W + b)`` of an autoassociator with tied weights: (..., B, d_in)
+    inputs, kernel (..., d_in, units), bias (..., units) → (..., B, units); a leading fold axis
+    (F, ...) on all three makes it F autoassociators at once."""
+    return ops.sigmoid(ops.matmul(inputs, kernel) + ops.expand_dims(bias, -2))
+
+
+def tied_reconstruction_logits(hidden: Any, kernel: Any, decoder_bias: Any) -> Any:
+    """Pre-sigmoid reconstruction ``h Wᵀ + b'``: (..., B, units) → (..., B, d_in), the kernel
+    shared with ``tied_encode``."""
+    return ops.matmul(hidden, ops.swapaxes(kernel, -1, -2)) + ops.expand_dims(decoder_bias, -2)
+
+
 @keras.saving.register_keras_serializable(package="hca_dtl")
 class MinMaxScaling(keras.layers.Layer):
     """Min–max scaling to [0, 1], ``clip((x − minimum) · scale, 0, 1)``, with stored statistics.
@@ -82,11 +95,11 @@ class TiedAutoassociator(keras.layers.Layer):
         self.decoder_bias = self.add_weight(shape=(d_in,), initializer="zeros", name="decoder_bias")
 
     def call(self, inputs: Any) -> Any:
-        return ops.sigmoid(ops.matmul(inputs, self.kernel) + self.bias)
+        return tied_encode(inputs, self.kernel, self.bias)
 
     def reconstruction_logits(self, hidden: Any) -> Any:
         """Pre-sigmoid reconstruction ``h Wᵀ + b'`` of hidden codes (cells × units) → (cells × d_in)."""
-        return ops.matmul(hidden, ops.transpose(self.kernel)) + self.decoder_bias
+        return tied_reconstruction_logits(hidden, self.kernel, self.decoder_bias)
 
     def reconstruct(self, inputs: Any) -> Any:
         """``z = sigmoid(sigmoid(x W + b) Wᵀ + b')``, shape of ``inputs``."""

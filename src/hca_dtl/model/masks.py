@@ -31,7 +31,7 @@ def parse_transfer_mask(mask: str, n_hidden: int) -> tuple[bool, ...]:
 
 
 SOURCES = ("other", "all12")
-_SETTING_KEYS = ("mask", "pretrain", "learner", "source", "config")
+_SETTING_KEYS = ("mask", "pretrain", "learner", "source", "config", "members")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class TransferSetting:
             problem without the fold's compound).
         config: Settings of the learner that differ for this setting only (e.g.
             ``{freeze_transferred_epochs: 10}``).
+        members: Networks per fold for this setting only (default: ``loocv.members``); an
+            integer or ``{candidates: [...]}``.
     """
 
     mask: str
@@ -55,6 +57,7 @@ class TransferSetting:
     learner: str = "saa"
     source: str = "other"
     config: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    members: Any = field(default=None, hash=False)
 
     @property
     def transfers(self) -> bool:
@@ -74,6 +77,8 @@ class TransferSetting:
             if self.source != "other":
                 parts.append(f"from {self.source}")
         parts += [f"{k}={v}" for k, v in sorted(self.config.items())]
+        if self.members is not None:
+            parts.append(f"members={self.members}")
         return " ".join(parts)
 
 
@@ -106,8 +111,8 @@ def transfer_setting(value: str | dict[str, Any] | None, where: str = "transfer 
     ``null`` → the baseline (SAA, nothing transferred, every layer pretrained); a mask string → the
     paper's setting (untransferred layers random, not pretrained; ``"[00000000]"``: an MLP); a
     mapping with keys among ``mask``, ``pretrain`` (default: true without a mask, false with
-    one), ``learner`` (default ``saa``), ``source`` (``other`` | ``all12``) and ``config``
-    (learner settings for this setting only).
+    one), ``learner`` (default ``saa``), ``source`` (``other`` | ``all12``), ``config``
+    (learner settings for this setting only) and ``members`` (networks per fold).
 
     Raises:
         ValueError: Unknown keys, a mask that is not a quoted 0/1 string, a ``pretrain`` that is not
@@ -131,4 +136,5 @@ def transfer_setting(value: str | dict[str, Any] | None, where: str = "transfer 
     config = value.get("config") or {}
     if not isinstance(config, dict):
         raise ValueError(f"{where}: config must be a mapping of learner settings, got {config!r}")
-    return TransferSetting(mask, pretrain, str(value.get("learner", "saa")), source, dict(config))
+    return TransferSetting(mask, pretrain, str(value.get("learner", "saa")), source, dict(config),
+                           value.get("members"))

@@ -189,8 +189,11 @@ def check_setting(setting: TransferSetting, params: Mapping[str, Any], where: st
     """Raises ``ValueError`` (naming ``where``) if the setting's learner is unknown, its
     parameters section missing, or its mask's length does not fit every hidden-layer count the
     learner's candidates allow."""
-    from hca_dtl.evaluation.selection import expand
+    from hca_dtl.evaluation.selection import candidate_values, expand
 
+    for members in ([] if setting.members is None else candidate_values(setting.members, where)):
+        if not isinstance(members, int) or members < 1:
+            raise ValueError(f"{where}: members must be positive integers, got {members!r}")
     learner = learner_named(setting.learner)
     section = params.get(learner.name)
     if not isinstance(section, Mapping):

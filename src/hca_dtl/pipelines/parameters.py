@@ -13,6 +13,7 @@ from typing import Any
 
 from hca_dtl.evaluation.protocol import LOOCVConfig
 from hca_dtl.evaluation.selection import expand
+from hca_dtl.model.learners import LEARNERS
 
 
 class ParameterError(ValueError):
@@ -29,10 +30,8 @@ def _source_training(params: Mapping[str, Any]) -> None:
 
 def _learner(name: str) -> Callable[[Mapping[str, Any]], None]:
     def check(params: Mapping[str, Any]) -> None:
-        from hca_dtl.model.learners import learner
-
         for option in expand(params, name):
-            learner(name).config(option)
+            LEARNERS[name].config(option)
     return check
 
 
@@ -101,7 +100,7 @@ CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "data_source": _data_source,
     "ingestion": _ingestion,
     "psets": _psets,
-    "saa": _learner("saa"),
+    **{name: _learner(name) for name in LEARNERS},  # saa, mlp: one section per learner
     "source_training": _source_training,
     "loocv": lambda p: LOOCVConfig.from_dict(p),
     "predict": _predict,
