@@ -11,11 +11,10 @@ Run from the project root (prints figures; writes only under a temporary folder)
    Overhead per unit = (DaskRunner wall − SequentialRunner wall) / N, in ms; with 2 workers,
    units overlap.
 2. The quick grid: the default configuration's ``transfer`` pipeline (``kedro run``'s grid), in a
-   scratch copy of the project whose upstream data (``ingestion,psets,pretraining``) are made once;
+   scratch copy of the project whose upstream data (``ingestion,psets``) are made once;
    then ``kedro run --pipelines=transfer`` with the SequentialRunner and with the DaskRunner on 1
    and 2 local workers, each a fresh ``kedro`` process (wall time includes start-up and, for Dask,
-   the cluster's). Units are the nodes tagged ``unit``; while the transfer pipeline has none (its
-   grid still one node), the nodes named ``run_*_node`` are sent to workers instead. Prints the
+   the cluster's). Units (source banks and grid units) are the nodes tagged ``unit``. Prints the
    walls, the 1-worker / 2-worker ratio, and checks that Table 1's accuracy columns agree.
 """
 
@@ -34,9 +33,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from hca_dtl.reporting.tables import ACCURACY
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-ACCURACY_COLUMNS = ["Approach", "Transfer", "PS", "PT", "C", "Repetitions",
-                    "Accuracy % mean (SD)", "p value (to BL)"]
+ACCURACY_COLUMNS = ["Approach", "Transfer", "PS", "PT", "C", "Repetitions", ACCURACY]
 
 
 def increment(record: dict) -> dict:
@@ -124,19 +124,18 @@ def quick_grid(scratch: Path) -> None:
         (shutil.copytree if source.is_dir() else shutil.copy)(source, project / name)
     (project / "src").mkdir()
     bootstrap_project(project)
-    tagged = any("unit" in node.tags for node in pipelines["transfer"].nodes)
-    units = [] if tagged else ["--params", "dask.unit_nodes=run_*_node"]
-    print(f"\n[2] quick grid: `kedro run --pipelines=transfer`, default configuration; units: "
-          f"{'nodes tagged unit' if tagged else 'run_*_node (no node tagged unit yet)'}")
-    upstream = _kedro(project, "--pipelines=ingestion,psets,pretraining")
-    print(f"    upstream data (ingestion, psets, pretraining; sequential): {upstream:.1f} s")
+    units = sum("unit" in node.tags for node in pipelines["transfer"].nodes)
+    print(f"\n[2] quick grid: `kedro run --pipelines=transfer`, default configuration; "
+          f"{units} nodes tagged unit (source banks and units)")
+    upstream = _kedro(project, "--pipelines=ingestion,psets")
+    print(f"    upstream data (ingestion, psets; sequential): {upstream:.1f} s")
     table1 = project / "data" / "08_reporting" / "table1.csv"
     walls, tables = {}, {}
     for label, args in (("sequential", []),
                         ("dask 1 worker", ["--runner=hca_dtl.runners.DaskRunner",
-                                           "--runner-params=n_workers=1", *units]),
+                                           "--runner-params=n_workers=1"]),
                         ("dask 2 workers", ["--runner=hca_dtl.runners.DaskRunner",
-                                            "--runner-params=n_workers=2", *units])):
+                                            "--runner-params=n_workers=2"])):
         walls[label] = _kedro(project, "--pipelines=transfer", *args)
         tables[label] = pd.read_csv(table1)[ACCURACY_COLUMNS]
         print(f"    {label}: {walls[label]:.1f} s")

@@ -13,6 +13,7 @@ from kedro.framework.startup import bootstrap_project
 from mlflow.tracking import MlflowClient
 
 from hca_dtl.pipelines.tracking import metric_key
+from hca_dtl.reporting.tables import ACCURACY, DIFFERENCE, P_COMPOUNDS, P_SEEDS
 from hca_dtl.runners import DaskRunner
 
 # The tiny configuration of tests/pipelines/test_project_run.py, with the RBF SVM baseline (which
@@ -28,9 +29,8 @@ TINY = {
                                           "train_fraction": 0.05}}},
     "dask": {"n_workers": 2},  # units: the nodes tagged `unit`
 }
-ACCURACY_COLUMNS = ["Approach", "Transfer", "PS", "PT", "C", "Repetitions",
-                    "Accuracy % mean (SD)", "p to BL (repetitions, t-test)",
-                    "Δ to BL, points (95 % CI, compounds)", "p to BL (compounds, Holm)"]
+ACCURACY_COLUMNS = ["Approach", "Transfer", "PS", "PT", "C", "Repetitions", ACCURACY, P_SEEDS,
+                    DIFFERENCE, P_COMPOUNDS]
 
 pytestmark = pytest.mark.slow
 
