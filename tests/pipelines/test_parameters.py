@@ -43,6 +43,13 @@ def test_every_shipped_environment_is_valid(env) -> None:
     assert experiment_grid(params).units
 
 
+def test_the_paper_profile_trains_one_network_per_fold_and_one_repetition_per_unit() -> None:
+    """The quick profile's three members per fold must not leak into the paper's (an env merges
+    into base key by key)."""
+    loocv = load("paper")["loocv"]
+    assert (loocv["members"], loocv["n_repetitions"], loocv["repetitions_per_unit"]) == (1, 10, 1)
+
+
 @pytest.mark.parametrize("path, value, message", [
     ("transfer.aproaches", "BL", r"Unknown transfer key\(s\) \['aproaches'\]; known: \['directions'"),
     ("loocv.n_repetitons", 2, r"loocv: Unknown LOOCVConfig key\(s\) \['n_repetitons'\]"),
