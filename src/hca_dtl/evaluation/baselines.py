@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
 
 from hca_dtl.data.schema import (
     BATCH,
@@ -90,11 +91,13 @@ def fit_fold(name: str, x: np.ndarray, y: np.ndarray, role: np.ndarray,
     if len(np.unique(y[fit])) < 2:
         return FoldFit(mean, scale, None, int(y[fit][0]), np.nan)
     estimator = _estimator(name, point, len(fit), seed)
-    with warnings.catch_warnings():
+    # One BLAS thread: a fold's fit is small, and threads fighting for busy cores made logistic
+    # regression 8-13x slower (100 to 20,000 cells x 456 features; docs/performance.md).
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit((x[fit] - mean) / scale, y[fit])
-    accuracy = (float(np.mean(estimator.predict((x[valid] - mean) / scale) == y[valid]))
-                if len(valid) else np.nan)
+        accuracy = (float(np.mean(estimator.predict((x[valid] - mean) / scale) == y[valid]))
+                    if len(valid) else np.nan)
     return FoldFit(mean, scale, estimator, -1, accuracy)
 
 

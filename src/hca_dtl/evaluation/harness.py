@@ -285,6 +285,9 @@ def _run_baseline(cells, classes, features, plan, method, loocv, normalizers, le
             codes[test, k] = fitted.predict(x[test])
             valid[k] = fitted.valid_accuracy
             seconds["finetune_seconds"] += time.perf_counter() - tick
+        logger.info("%s candidate %d of %d (%s): %d folds fitted, %.1f s so far", method.name,
+                    c + 1, len(options), option.label or "default", train_plan.n_folds,
+                    seconds["finetune_seconds"])
         ones = np.ones(codes.shape, np.float32)
         predicted.append(codes[:, outer])
         probability.append(ones[:, outer])
