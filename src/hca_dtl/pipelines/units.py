@@ -136,8 +136,7 @@ def collect_results(*tables: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
     """
     n_units = len(tables) // len(COLLECTED_TABLES)
     groups = [tables[i * n_units:(i + 1) * n_units] for i in range(len(COLLECTED_TABLES))]
-    stacked = [pd.concat([t for t in group if len(t)], ignore_index=True) if any(len(t) for t in group)
-               else pd.DataFrame() for group in groups]
+    stacked = [_stack(group) for group in groups]
     runs = stacked[COLLECTED_TABLES.index("runs")]
     mixed = ({} if "parameters_digest" not in runs else
              runs.groupby("learner").filter(lambda g: g["parameters_digest"].nunique() > 1)
@@ -147,6 +146,20 @@ def collect_results(*tables: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
                          f"settings ({mixed}); rerun them, or run under a new campaign name "
                          "(--params campaign=<name>).")
     return tuple(stacked)
+
+
+def _stack(tables: tuple[pd.DataFrame, ...]) -> pd.DataFrame:
+    """The non-empty ``tables`` one below the other; a column that is integer wherever it exists
+    (e.g. ``source_network``, only in transfer units) stays integer (nullable) instead of float."""
+    present = [t for t in tables if len(t)]
+    if not present:
+        return pd.DataFrame()
+    stacked = pd.concat(present, ignore_index=True)
+    for column in stacked.columns:
+        kinds = {t[column].dtype.kind for t in present if column in t}
+        if kinds <= {"i", "u"} and stacked[column].isna().any():
+            stacked[column] = stacked[column].astype("Int64")
+    return stacked
 
 
 def collect_node(grid: str, units: list[Unit]) -> Node:
