@@ -43,6 +43,14 @@ def test_every_shipped_environment_is_valid(env) -> None:
     assert experiment_grid(params).units
 
 
+def test_benchmark_approaches_select_units_by_method_name() -> None:
+    params = load("bbbc021_wells")
+    params["benchmark"]["approaches"] = "1-NN logistic_regression MLP"
+    units = experiment_grid(params).of("benchmark")
+    assert {u.method.name for u in units} == {"NSC 1-NN", "NSCB 1-NN", "logistic_regression", "MLP"}
+    assert len(units) == 4 * 3 * 2 - 2 * 3  # one 1-NN per protocol, the others under both
+
+
 def test_the_paper_profile_trains_one_network_per_fold_and_one_repetition_per_unit() -> None:
     """The quick profile's three members per fold must not leak into the paper's (an env merges
     into base key by key)."""
@@ -54,6 +62,7 @@ def test_the_paper_profile_trains_one_network_per_fold_and_one_repetition_per_un
     ("transfer.aproaches", "BL", r"Unknown transfer key\(s\) \['aproaches'\]; known: \['directions'"),
     ("loocv.n_repetitons", 2, r"loocv: Unknown LOOCVConfig key\(s\) \['n_repetitons'\]"),
     ("benchmark.setings", {}, r"Unknown benchmark key\(s\) \['setings'\]"),
+    ("benchmark.approaches", "BL SVM", r"benchmark.approaches: unknown \['SVM'\]; choose among \['1-NN'"),
     ("tranfer", {}, r"unknown parameter section\(s\) \['tranfer'\]"),
     ("transfer.settings.DTL_1", "[0000002a]", "only 0/1 digits"),
     ("transfer.settings.DTL_1", "[00]", r"transfer.settings.DTL_1: Transfer mask '\[00\]' must be 8"),

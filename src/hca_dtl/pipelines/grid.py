@@ -35,7 +35,7 @@ GRIDS = ("transfer", "baselines", "benchmark")
 _KEYS = {
     "transfer": ("directions", "approaches", "protocols", "settings"),
     "baselines": ("twelve_class", "problems", "methods"),
-    "benchmark": ("protocols", "problems", "nearest_neighbour", "methods", "settings"),
+    "benchmark": ("protocols", "problems", "nearest_neighbour", "methods", "settings", "approaches"),
 }
 
 _config_loader: Any = None
@@ -245,15 +245,19 @@ def experiment_grid(params: Mapping[str, Any]) -> Grid:
             add("baselines", problem, "NSC", _baseline(name, options, "baselines.methods"))
 
     benchmark = _section(params, "benchmark")
+    methods, network_settings = benchmark.get("methods") or {}, benchmark.get("settings") or {}
+    chosen = set(_selected(benchmark.get("approaches"),
+                           ["1-NN"] * bool(benchmark.get("nearest_neighbour")) + [*methods, *network_settings],
+                           "benchmark.approaches"))
     for protocol in _protocols(benchmark.get("protocols"), "benchmark.protocols"):
         for problem in _problems(benchmark.get("problems"), "benchmark.problems", list(PROBLEMS)):
-            if benchmark.get("nearest_neighbour", False):
+            if "1-NN" in chosen:
                 add("benchmark", problem, protocol, Method(f"{protocol} 1-NN", "nearest_neighbour"))
-            for name, options in (benchmark.get("methods") or {}).items():
-                add("benchmark", problem, protocol, _baseline(name, options, "benchmark.methods"))
-            for name, value in (benchmark.get("settings") or {}).items():
+            for name in (m for m in methods if m in chosen):
+                add("benchmark", problem, protocol, _baseline(name, methods[name], "benchmark.methods"))
+            for name in (m for m in network_settings if m in chosen):
                 add("benchmark", problem, protocol,
-                    network_method(name, value, params, "benchmark.settings"))
+                    network_method(name, network_settings[name], params, "benchmark.settings"))
 
     _check_unique(units)
     return Grid(tuple(units))
