@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from hca_dtl.data.readers import detect_layout, read_images, read_objects, read_profiles
+from hca_dtl.data.schema import InputDataError
 from hca_dtl.data.synthetic import write_cellprofiler_csv, write_cellprofiler_sqlite
 
 from .conftest import TABLES
@@ -74,6 +77,20 @@ def test_csv_with_other_column_order(exports, tmp_path):
         table = pd.read_csv(exports["csv"] / f"{name}.csv")
         table[table.columns[::-1]].to_csv(tmp_path / f"{name}.csv", index=False)
     pd.testing.assert_frame_equal(_located(exports["csv"]), _located(tmp_path)[_located(exports["csv"]).columns])
+
+
+def test_csv_with_cellprofilers_default_file_prefix(exports, tmp_path):
+    """ExportToSpreadsheet names its files MyExpt_Image.csv … by default; two exports in one
+    folder are refused, naming both prefixes."""
+    for name in ("Image", "Cells", "Cytoplasm", "Nuclei"):
+        shutil.copy(exports["csv"] / f"{name}.csv", tmp_path / f"MyExpt_{name}.csv")
+    assert detect_layout(tmp_path) == "cellprofiler_csv"
+    pd.testing.assert_frame_equal(_located(exports["csv"]), _located(tmp_path))
+    assert read_images(tmp_path)["ImageNumber"].tolist() == read_images(exports["csv"])["ImageNumber"].tolist()
+    for name in ("Image", "Cells", "Cytoplasm", "Nuclei"):
+        shutil.copy(exports["csv"] / f"{name}.csv", tmp_path / f"{name}.csv")
+    with pytest.raises(InputDataError, match=r"several exports \(file prefixes \['', 'MyExpt_'\]"):
+        detect_layout(tmp_path)
 
 
 def test_reads_the_real_cytominer_database(shared_data):

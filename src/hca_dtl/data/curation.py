@@ -4,7 +4,8 @@ The default recipe (``CurationConfig``) keeps the compartment-prefixed columns (
 ``Cytoplasm_``, ``Nuclei_``) except those whose name contains one of ``drop_patterns``:
 
 - positions, not morphology: ``Location``, ``Center`` (``*_Location_Center_X``,
-  ``*_AreaShape_Center_X``);
+  ``*_AreaShape_Center_X``), ``BoundingBoxMinimum``, ``BoundingBoxMaximum`` (the box's corners in
+  the image; ``BoundingBoxArea``, a size, stays);
 - bookkeeping: ``Number_Object_Number``, ``ObjectNumber`` (also neighbours'
   ``FirstClosestObjectNumber``), ``Parent``, ``Children`` (links and child counts), ``Metadata``,
   ``ExecutionTime``, ``FileName``, ``PathName``, ``URL``, ``ModuleError``;
@@ -33,7 +34,7 @@ from hca_dtl.data.schema import InputDataError, feature_columns
 logger = logging.getLogger(__name__)
 
 DEFAULT_DROP_PATTERNS = (
-    "Location", "Center", "Number_Object_Number", "ObjectNumber", "Parent", "Children", "Metadata",
+    "Location", "Center", "BoundingBoxMinimum", "BoundingBoxMaximum", "Number_Object_Number", "ObjectNumber", "Parent", "Children", "Metadata",
     "ExecutionTime", "FileName", "PathName", "URL", "ModuleError", "EulerNumber",
 )
 NAN_POLICIES = ("drop", "impute_median")

@@ -39,7 +39,8 @@ PLATE_WELL_COLUMNS = (
 _ACCEPTED = (
     "a cytominer-database SQLite (tables Image, Cells, Cytoplasm, Nuclei), a CellProfiler "
     "ExportToDatabase SQLite (Per_Image + Per_Cells/Per_Cytoplasm/Per_Nuclei or Per_Object), a folder "
-    "of ExportToSpreadsheet CSVs (Image.csv, Cells.csv, Cytoplasm.csv, Nuclei.csv) or a per-well "
+    "of ExportToSpreadsheet CSVs (Image.csv, Cells.csv, Cytoplasm.csv, Nuclei.csv, each with the "
+    "same prefix if any, e.g. MyExpt_Image.csv) or a per-well "
     "profile table (.csv, .csv.gz, .parquet)"
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -71,17 +72,29 @@ def _per_prefix(tables: list[str]) -> str | None:
     return found[0] if found else None
 
 
+def _csv_prefix(folder: Path) -> str:
+    """The ExportToSpreadsheet file prefix of ``folder`` (``""``, or CellProfiler's default
+    ``"MyExpt_"``) under which all four CSVs exist; ``InputDataError`` if none or several."""
+    present = {p.name for p in folder.iterdir()}
+    prefixes = sorted(name[: -len("Image.csv")] for name in present if name.endswith("Image.csv")
+                      and {f"{name[: -len('Image.csv')]}{c}.csv" for c in COMPARTMENTS} <= present)
+    if len(prefixes) == 1:
+        return prefixes[0]
+    if prefixes:
+        raise InputDataError(f"Folder '{folder}' holds several exports (file prefixes {prefixes}); "
+                             "give the export one folder each.")
+    needed = {"Image.csv", *(f"{c}.csv" for c in COMPARTMENTS)}
+    raise InputDataError(
+        f"Folder '{folder}' lacks {sorted(needed)} (found {sorted(present)[:10]}); accepted: {_ACCEPTED}."
+    )
+
+
 def detect_layout(path: str | Path) -> str:
     """Which of ``LAYOUTS`` the export at ``path`` is; anything else raises ``InputDataError``."""
     path = Path(path)
     if path.is_dir():
-        present = {p.name for p in path.iterdir()}
-        needed = {"Image.csv", *(f"{c}.csv" for c in COMPARTMENTS)}
-        if needed <= present:
-            return "cellprofiler_csv"
-        raise InputDataError(
-            f"Folder '{path}' lacks {sorted(needed - present)} (found {sorted(present)[:10]}); accepted: {_ACCEPTED}."
-        )
+        _csv_prefix(path)
+        return "cellprofiler_csv"
     if not path.exists():
         raise InputDataError(f"Export '{path}' does not exist.")
     name = path.name.lower()
@@ -250,9 +263,10 @@ def _ensure_readable(con: sqlite3.Connection, table: str, path: Path) -> None:
 
 
 def _read_csv_table(folder: Path, name: str, *, text: bool = False) -> pd.DataFrame:
-    """One ExportToSpreadsheet CSV, its columns prefixed with the table name as in the databases
-    (``text``: every column read as text, for the Image table's identifiers)."""
-    path = folder / f"{name}.csv"
+    """One ExportToSpreadsheet CSV (``[prefix]<name>.csv``), its columns prefixed with the table
+    name as in the databases (``text``: every column read as text, for the Image table's
+    identifiers)."""
+    path = folder / f"{_csv_prefix(folder)}{name}.csv"
     try:
         frame = pd.read_csv(path, dtype=str if text else None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -267,10 +281,11 @@ def _read_csv_folder(folder: Path, chunk_images: int) -> Iterator[pd.DataFrame]:
     """Reads the four CSVs whole (an ExportToSpreadsheet folder holds one plate or run), then
     yields the joined cells in chunks of images."""
     image = _read_csv_table(folder, "Image")
-    _check_unique(image, ["ImageNumber"], f"'{folder / 'Image.csv'}'")
+    image_file = folder / f"{_csv_prefix(folder)}Image.csv"
+    _check_unique(image, ["ImageNumber"], f"'{image_file}'")
     frames = {c: _read_csv_table(folder, c).drop(columns=["ObjectNumber"], errors="ignore") for c in COMPARTMENTS}
     if image.empty:
-        raise InputDataError(f"'{folder / 'Image.csv'}' is empty: no images.")
+        raise InputDataError(f"'{image_file}' is empty: no images.")
     for chunk in _image_chunks(image[["ImageNumber"]].sort_values("ImageNumber"), chunk_images):
         lo, hi = chunk.ImageNumber.min(), chunk.ImageNumber.max()
         parts = {c: f[f.ImageNumber.between(lo, hi)] for c, f in frames.items()}
@@ -350,7 +365,7 @@ def read_images(path: str | Path, layout: str | None = None) -> pd.DataFrame:
         image = _read_csv_table(path, "Image", text=True)
         numbers = pd.to_numeric(image["ImageNumber"], errors="coerce")
         if numbers.isna().any():
-            raise InputDataError(f"'{path / 'Image.csv'}' column ImageNumber holds the non-number "
+            raise InputDataError(f"'{path / (_csv_prefix(path) + 'Image.csv')}' column ImageNumber holds the non-number "
                                  f"{image.loc[numbers.isna(), 'ImageNumber'].iloc[0]!r}.")
         image["ImageNumber"] = numbers.astype("int64")
         return image[["ImageNumber", *[c for c in image.columns if c.startswith("Image_Metadata_")]]]
