@@ -90,6 +90,8 @@ def test_reduced_wells_benchmark(project_copy: Path, shared_data: Path) -> None:
         assert not set(network.metadata["batches"]) & set(batches[row.fold])
 
     reporting = root / "08_reporting"
+    headline = (reporting / "benchmark_headline.md").read_text()
+    assert headline.startswith("Data: REAL data") and "| all12 NSCB |" in headline
     report = (reporting / "benchmark_report.html").read_text()
     assert "REAL data" in report and "SYNTHETIC" not in report
     assert "how often each candidate won" in report

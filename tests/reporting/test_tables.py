@@ -131,3 +131,31 @@ def test_to_markdown_escapes_and_titles() -> None:
     assert lines[5] == "|  | 2 |"
     indexed = to_markdown(pd.DataFrame({"value": [3]}, index=pd.Index(["cells"], name="item")))
     assert indexed.splitlines()[0] == "| item | value |"
+
+
+def test_benchmark_headline_marks_the_best_and_compares_best_network_with_best_other() -> None:
+    from hca_dtl.reporting.tables import benchmark_headline
+
+    rng = np.random.default_rng(0)
+    compounds = [f"c{i}" for i in range(12)]
+    rate = {"BL": 0.75, "MLP": 0.95, "NSC 1-NN": 0.6, "svm_linear": 0.7}
+    votes = pd.DataFrame([
+        {"experiment": f"{m} {t}", "approach": m, "target": t, "repetition": 0,
+         "Metadata_Compound": c, "Metadata_Treatment": f"{c}@{k}",
+         "correct": bool(rng.random() < rate[m] - 0.1 * (t == "Pset1 NSCB"))}
+        for t in ("Pset1", "Pset1 NSCB") for m in rate for c in compounds for k in (1, 2)])
+    accuracy = votes.groupby(["target", "approach"], sort=False)["correct"].mean()
+    summary = pd.DataFrame({"target": [t for t, _ in accuracy.index],
+                            "method": [m for _, m in accuracy.index],
+                            "accuracy_mean": accuracy.to_numpy(), "n_treatments": 24})
+    text = benchmark_headline(summary, votes, networks=["BL", "MLP"])
+    best = accuracy["Pset1"].idxmax()
+    assert f"**{100 * accuracy['Pset1', best]:.1f}**" in text
+    assert "| method | Pset1 (24) | Pset1 NSCB (24) |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| Pset1")]
+    assert len(rows) == 2
+    network = max(("BL", "MLP"), key=lambda m: accuracy["Pset1", m])
+    other = max(("NSC 1-NN", "svm_linear"), key=lambda m: accuracy["Pset1", m])
+    assert rows[0].startswith(f"| Pset1 | {network} ({100 * accuracy['Pset1', network]:.1f}) | "
+                              f"{other} ({100 * accuracy['Pset1', other]:.1f}) | "
+                              f"{100 * (accuracy['Pset1', network] - accuracy['Pset1', other]):+.1f} (")

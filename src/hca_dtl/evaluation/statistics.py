@@ -173,6 +173,13 @@ def compound_test(correct: pd.DataFrame, experiment: str, baseline: str, *, seed
             + " paired sign-flip permutation test over compounds; bootstrap 95 % interval"}
 
 
+def paired_compound_test(votes: pd.DataFrame, experiment: str, other: str, *,
+                         seed: int = 0) -> dict[str, Any]:
+    """``compound_test`` of two experiments of one treatment votes table (same treatments)."""
+    both = votes[votes["experiment"].astype(str).isin([experiment, other])]
+    return compound_test(_correct_by_compound(both), experiment, other, seed=seed)
+
+
 def holm(p_values: Sequence[float] | pd.Series) -> np.ndarray:
     """Holm's step-down adjustment of a family of p-values (NaN left out of the family and
     kept NaN): the k-th smallest of m is multiplied by m − k + 1, then made monotone, capped at 1."""

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import pandas as pd
 
 from hca_dtl.data.schema import MOA, InputDataError
@@ -277,6 +279,50 @@ def benchmark_summary(votes: pd.DataFrame, accuracies: pd.DataFrame, comparisons
     ranks = [experiment_rank(m, "", t.removesuffix(" NSCB")) + (t,) for m, t in
              zip(summary["method"], summary["target"])]
     return summary.iloc[sorted(range(len(summary)), key=lambda i: ranks[i])].reset_index(drop=True)
+
+
+def benchmark_headline(summary: pd.DataFrame, votes: pd.DataFrame, networks: Collection[str]) -> str:
+    """The benchmark in two short Markdown tables.
+
+    1. Treatment accuracy (%) of every method (rows) on every problem × protocol (columns, with
+       the treatments scored), the highest of each column in bold.
+    2. Per column, the most accurate of the ``networks`` (method names of network settings)
+       against the most accurate other method: the difference in points with its 95 % bootstrap
+       interval and the paired permutation test over compounds, Holm-adjusted over the columns.
+       "Most accurate" is read off this table: it says which wins where, it selects nothing.
+    """
+    from hca_dtl.evaluation.statistics import holm, paired_compound_test
+
+    targets = list(dict.fromkeys(summary["target"]))
+    accuracy = summary.pivot(index="method", columns="target", values="accuracy_mean")
+    accuracy = accuracy.loc[list(dict.fromkeys(summary["method"])), targets]
+    scored = summary.groupby("target")["n_treatments"].max()
+    best = accuracy.max()
+    table = pd.DataFrame({
+        f"{t} ({scored[t]})": [DASH if pd.isna(v) else (f"**{100 * v:.1f}**" if v == best[t] else
+                                                         f"{100 * v:.1f}") for v in accuracy[t]]
+        for t in targets}, index=pd.Index(accuracy.index, name="method"))
+    experiment = votes.astype({"approach": str, "target": str}).groupby(
+        ["approach", "target"])["experiment"].first()
+    rows = []
+    for target in targets:
+        column = accuracy[target].dropna()
+        ours = column[column.index.isin(list(networks))]
+        theirs = column[~column.index.isin(list(networks))]
+        if ours.empty or theirs.empty:
+            continue
+        a, b = ours.idxmax(), theirs.idxmax()
+        test = paired_compound_test(votes, experiment[(a, target)], experiment[(b, target)])
+        rows.append({"problem": target, "best network": f"{a} ({100 * ours[a]:.1f})",
+                     "best other method": f"{b} ({100 * theirs[b]:.1f})",
+                     "difference, points (95 % CI, compounds)": difference_text(
+                         test["difference"], test["difference_low"], test["difference_high"]),
+                     "p": test["p_compounds"]})
+    wins = pd.DataFrame(rows)
+    if len(wins):
+        wins["p (compounds, Holm)"] = [p_text(p) for p in holm(wins.pop("p"))]
+    return "\n".join([to_markdown(table, "Treatment accuracy %, nested protocol (treatments scored)"),
+                      to_markdown(wins, "Best network setting against the best other method")])
 
 
 def _won(choices: pd.DataFrame) -> str:

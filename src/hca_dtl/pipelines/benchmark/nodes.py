@@ -36,6 +36,16 @@ def summarise_benchmark(votes: pd.DataFrame, accuracies: pd.DataFrame, runs: pd.
     return comparisons, summary, markdown
 
 
+def headline_benchmark(report: dict[str, Any], summary: pd.DataFrame, votes: pd.DataFrame,
+                       benchmark: dict[str, Any]) -> str:
+    """The two short tables of ``reporting.tables.benchmark_headline`` (the README's) under the
+    data source's label; the network methods are those of ``benchmark.settings``."""
+    from hca_dtl.reporting.tables import benchmark_headline
+
+    tables = benchmark_headline(summary, votes, networks=list(benchmark.get("settings") or {}))
+    return f"Data: {report['data_source']}\n\n{tables}"
+
+
 def _percent(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary with accuracies and differences in percent (for reading)."""
     columns = [c for c in summary.columns if c.startswith(("accuracy", "ci95", "difference"))]

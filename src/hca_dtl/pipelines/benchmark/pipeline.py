@@ -7,7 +7,7 @@ from kedro.pipeline import Node, Pipeline
 from hca_dtl.pipelines.grid import Grid
 from hca_dtl.pipelines.units import grid_nodes
 
-from .nodes import make_benchmark_figures, make_benchmark_report, summarise_benchmark
+from .nodes import headline_benchmark, make_benchmark_figures, make_benchmark_report, summarise_benchmark
 
 
 def create_pipeline(grid: Grid | None = None, **kwargs) -> Pipeline:
@@ -21,6 +21,9 @@ def create_pipeline(grid: Grid | None = None, **kwargs) -> Pipeline:
                  ["benchmark_votes", "benchmark_accuracies", "benchmark_runs", "benchmark_choices"],
                  ["benchmark_comparisons", "benchmark_summary", "benchmark_summary_markdown"],
                  name="summarise_benchmark_node"),
+            Node(headline_benchmark,
+                 ["ingestion_report", "benchmark_summary", "benchmark_votes", "params:benchmark"],
+                 "benchmark_headline_markdown", name="headline_benchmark_node"),
             Node(make_benchmark_figures,
                  ["ingestion_report", "benchmark_votes", "benchmark_accuracies", "classes_by_target"],
                  ["figure_benchmark_accuracy", "figure_benchmark_confusion"],
