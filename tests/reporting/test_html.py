@@ -82,6 +82,8 @@ def test_html_report_synthetic_banner_first_plotly_once_and_all_sections(environ
     assert page.count(get_plotlyjs()[:200]) == 1  # inline, once, for two figures
     assert re.search(r"<script[^>]*\bsrc=", page) is None  # nothing fetched from the network
     assert page.count('class="plotly-graph-div"') == 2
+    # every table sits in a box that scrolls sideways, so a wide table never widens the page
+    assert page.count("<table") == page.count('<div class="wide"><table') == 3  # 2 + environment
     for heading, _ in sections:
         assert f"<h2>{heading}</h2>" in page
     assert "<h2>Provenance</h2>" in page

@@ -39,6 +39,7 @@ table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.85rem; }
 th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 .text { white-space: pre-wrap; }
+.wide { max-width: 100%; overflow-x: auto; }
 pre { background: #f6f6f6; padding: 0.6rem; overflow-x: auto; font-size: 0.8rem; }
 """
 
@@ -165,8 +166,7 @@ def render_markdown_report(
 
 def _html_content(heading: str, content: object) -> str:
     if isinstance(content, pd.DataFrame):
-        frame = visible_frame(content)
-        return frame.map(format_cell).to_html(index=False, escape=True, border=0)
+        return _html_table(visible_frame(content).map(format_cell))
     if isinstance(content, BaseFigure):
         return content.to_html(full_html=False, include_plotlyjs=False, default_height="560px")
     if isinstance(content, str):
@@ -175,9 +175,14 @@ def _html_content(heading: str, content: object) -> str:
     raise ValueError(_unsupported(heading, content))
 
 
+def _html_table(frame: pd.DataFrame) -> str:
+    """``frame`` as an HTML table in a box that scrolls sideways: a wide table never widens the page."""
+    return f'<div class="wide">{frame.to_html(index=False, escape=True, border=0)}</div>'
+
+
 def _html_provenance(provenance: Mapping[str, Any]) -> str:
     configuration = json.dumps(provenance.get("parameters", {}), indent=2, default=str, ensure_ascii=False)
-    return ("<h3>Environment</h3>" + _environment(provenance).to_html(index=False, escape=True, border=0)
+    return ("<h3>Environment</h3>" + _html_table(_environment(provenance))
             + f"<h3>Configuration</h3><pre>{_e(configuration)}</pre>")
 
 
