@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,7 @@ from kedro.framework.startup import bootstrap_project
 from hca_dtl.data.files import this_host
 from hca_dtl.data.lock import RunLockedError
 from hca_dtl.hooks import MissingInputsError
+from hca_dtl.reporting.tables import ACCURACY, DIFFERENCE
 
 TINY_DATA = {"data_source": {"synthetic": {"n_cells": 1500, "seed": 3}}}
 VERSION = "2026-01-01T08.00.00.000Z"
@@ -95,6 +97,38 @@ def test_only_missing_outputs_redoes_a_broken_output(project_copy: Path) -> None
     assert len(versions) == 2 and versions[0] == cells
     pq.read_metadata(versions[1])  # the redone table reads
     assert manifest.stat().st_mtime_ns == written  # the intact output was not redone
+
+
+def test_an_interrupted_campaign_redoes_only_its_missing_units(project_copy: Path) -> None:
+    """A campaign killed part-way leaves units without outputs (never started) or with a cut
+    file (killed while writing, as an in-place writer would leave it): the same command with
+    --only-missing-outputs redoes exactly those units, and the table comes out the same."""
+    params = {**TINY_DATA, "campaign": "c1",
+              "saa": {"hidden_units": [16] * 7, "pretrain_epochs": 1, "finetune_max_epochs": 4,
+                      "batch_size": 64},
+              "loocv": {"n_repetitions": 1, "repetitions_per_unit": 1, "members": 1},
+              "transfer": {"approaches": "BL DTL_1"}}
+    for pipeline in ("ingestion", "psets", "transfer"):
+        _run(project_copy, pipeline, params)
+    campaign = project_copy / "data" / "07_model_output" / "campaigns" / "c1" / "transfer"
+    table1 = project_copy / "data" / "08_reporting" / "table1.csv"
+    accuracy = ["Approach", "Transfer", "PS", "PT", ACCURACY, DIFFERENCE]  # not the run times
+    before = pd.read_csv(table1)[accuracy]
+    written = {unit.name: (unit / "votes.parquet").stat().st_mtime_ns for unit in campaign.iterdir()}
+    assert len(written) == 4  # BL and DTL_1, both directions
+    never_started, killed, *untouched = sorted(written)
+    shutil.rmtree(campaign / never_started)
+    votes = campaign / killed / "votes.parquet"
+    with votes.open("r+b") as stream:
+        stream.truncate(votes.stat().st_size // 2)
+
+    _run(project_copy, "transfer", params, only_missing_outputs=True)
+    rewritten = {unit.name for unit in campaign.iterdir()
+                 if (unit / "votes.parquet").stat().st_mtime_ns != written.get(unit.name)}
+    assert rewritten == {never_started, killed}
+    assert all((campaign / name / "votes.parquet").stat().st_mtime_ns == written[name]
+               for name in untouched)
+    pd.testing.assert_frame_equal(pd.read_csv(table1)[accuracy], before)
 
 
 WAITING_RUN = """
