@@ -15,35 +15,45 @@ CONFIG = SAAConfig(hidden_units=(8, 8), pretrain_learning_rate=0.05, pretrain_ep
                    finetune_learning_rate=0.5, finetune_max_epochs=4, batch_size=16, seed=1)
 
 
-@pytest.mark.parametrize("engine", ["batched", "sequential"])
-def test_held_out_compound_cannot_influence_its_fold(cells_factory, engine: str) -> None:
-    cells = cells_factory(n_cells_per_well=3)
-    features = feature_columns(cells.columns)
-    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
-    x = cells[features].to_numpy(np.float32)
-    y = cells[LABEL].to_numpy(np.int32)
-    fold = 0
-    held_out = plan.roles[:, fold] == ROLE_TEST
-    assert held_out.any()
+FOLD = 0
 
+
+def _scrambled(cells_factory):
+    """The problem twice: as it is, and with fold 0's held-out compound's features and labels
+    scrambled. Returns ``plan``, ``x``, ``(x, y)`` and ``(x_scrambled, y_scrambled)``."""
+    cells = cells_factory(n_cells_per_well=3)
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
+    x = cells[feature_columns(cells.columns)].to_numpy(np.float32)
+    y = cells[LABEL].to_numpy(np.int32)
+    held_out = plan.roles[:, FOLD] == ROLE_TEST
+    assert held_out.any()
     rng = np.random.default_rng(7)
     x_scrambled, y_scrambled = x.copy(), y.copy()
     x_scrambled[held_out] = 10 * x[held_out] + rng.normal(0, 5, size=x[held_out].shape)
     y_scrambled[held_out] = rng.integers(0, 3, size=held_out.sum())
+    return plan, x, (x, y), (x_scrambled, y_scrambled)
 
-    original = train_folds(x, y, plan.roles, 3, CONFIG, engine=engine, progress=False)
-    scrambled = train_folds(x_scrambled, y_scrambled, plan.roles, 3, CONFIG, engine=engine,
-                            progress=False)
 
-    for a, b in zip(original.weights.fold(fold), scrambled.weights.fold(fold)):
+def _only_other_folds_changed(plan, original, scrambled) -> None:
+    """Fold 0's weights are bit-identical; a fold that trains on the scrambled cells changed (the
+    perturbation was real)."""
+    for a, b in zip(original.weights.fold(FOLD), scrambled.weights.fold(FOLD)):
         np.testing.assert_array_equal(a, b)
-    # ... while a fold that trains on those cells does change: the perturbation was real.
+    held_out = plan.roles[:, FOLD] == ROLE_TEST
     other = next(f for f in range(plan.n_folds) if (plan.roles[held_out, f] == ROLE_TRAIN).any())
     assert any(not np.array_equal(a, b) for a, b in zip(original.weights.fold(other),
                                                         scrambled.weights.fold(other)))
+
+
+@pytest.mark.parametrize("engine", ["batched", "sequential"])
+def test_held_out_compound_cannot_influence_its_fold(cells_factory, engine: str) -> None:
+    plan, x, data, scrambled_data = _scrambled(cells_factory)
+    original = train_folds(*data, plan.roles, 3, CONFIG, engine=engine, progress=False)
+    scrambled = train_folds(*scrambled_data, plan.roles, 3, CONFIG, engine=engine, progress=False)
+    _only_other_folds_changed(plan, original, scrambled)
     # The fold's scaler is fitted on its TRAIN cells alone.
-    train = plan.roles[:, fold] == ROLE_TRAIN
-    np.testing.assert_allclose(original.weights.minimum[fold], x[train].min(axis=0), rtol=1e-6)
+    train = plan.roles[:, FOLD] == ROLE_TRAIN
+    np.testing.assert_allclose(original.weights.minimum[FOLD], x[train].min(axis=0), rtol=1e-6)
 
 
 MLP_CONFIG = MLPConfig(hidden_units=(8, 8), learning_rate=0.01, max_epochs=4, batch_size=16,
@@ -55,29 +65,11 @@ def test_held_out_compound_cannot_influence_its_mlp_fold(cells_factory) -> None:
     # each fold alone on its own cells, and equals it: tests/model/test_mlp.py): its
     # standardisation, pretraining, dropout, fine-tuning and early stopping see the fold's TRAIN
     # (and VALID) cells only.
-    engine = "batched"
-    cells = cells_factory(n_cells_per_well=3)
-    features = feature_columns(cells.columns)
-    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
-    x = cells[features].to_numpy(np.float32)
-    y = cells[LABEL].to_numpy(np.int32)
-    fold = 0
-    held_out = plan.roles[:, fold] == ROLE_TEST
-
-    rng = np.random.default_rng(7)
-    x_scrambled, y_scrambled = x.copy(), y.copy()
-    x_scrambled[held_out] = 10 * x[held_out] + rng.normal(0, 5, size=x[held_out].shape)
-    y_scrambled[held_out] = rng.integers(0, 3, size=held_out.sum())
-
-    original = train_folds_mlp(x, y, plan.roles, 3, MLP_CONFIG, engine=engine, progress=False)
-    scrambled = train_folds_mlp(x_scrambled, y_scrambled, plan.roles, 3, MLP_CONFIG, engine=engine,
+    plan, x, data, scrambled_data = _scrambled(cells_factory)
+    original = train_folds_mlp(*data, plan.roles, 3, MLP_CONFIG, engine="batched", progress=False)
+    scrambled = train_folds_mlp(*scrambled_data, plan.roles, 3, MLP_CONFIG, engine="batched",
                                 progress=False)
-
-    assert original.history[fold]["pretrain_loss"]
-    for a, b in zip(original.weights.fold(fold), scrambled.weights.fold(fold)):
-        np.testing.assert_array_equal(a, b)
-    other = next(f for f in range(plan.n_folds) if (plan.roles[held_out, f] == ROLE_TRAIN).any())
-    assert any(not np.array_equal(a, b) for a, b in zip(original.weights.fold(other),
-                                                        scrambled.weights.fold(other)))
-    train = plan.roles[:, fold] == ROLE_TRAIN
-    np.testing.assert_allclose(original.weights.mean[fold], x[train].mean(axis=0), rtol=1e-5)
+    assert original.history[FOLD]["pretrain_loss"]
+    _only_other_folds_changed(plan, original, scrambled)
+    train = plan.roles[:, FOLD] == ROLE_TRAIN
+    np.testing.assert_allclose(original.weights.mean[FOLD], x[train].mean(axis=0), rtol=1e-5)
