@@ -85,7 +85,7 @@ def _csv_prefix(folder: Path) -> str:
                              "give the export one folder each.")
     needed = {"Image.csv", *(f"{c}.csv" for c in COMPARTMENTS)}
     raise InputDataError(
-        f"Folder '{folder}' lacks {sorted(needed)} (found {sorted(present)[:10]}); accepted: {_ACCEPTED}."
+        f"Folder '{folder}' lacks {sorted(needed - present)} (found {sorted(present)[:10]}); accepted: {_ACCEPTED}."
     )
 
 
