@@ -49,6 +49,8 @@ def test_benchmark_approaches_select_units_by_method_name() -> None:
     units = experiment_grid(params).of("benchmark")
     assert {u.method.name for u in units} == {"NSC 1-NN", "NSCB 1-NN", "logistic_regression", "MLP"}
     assert len(units) == 4 * 3 * 2 - 2 * 3  # one 1-NN per protocol, the others under both
+    params["benchmark"]["problems"] = "Pset1 Pset2"  # as --params gives it
+    assert {u.problem for u in experiment_grid(params).of("benchmark")} == {"Pset1", "Pset2"}
 
 
 def test_the_paper_profile_trains_one_network_per_fold_and_one_repetition_per_unit() -> None:

@@ -162,15 +162,20 @@ def _section(params: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def _protocols(value: Any, where: str) -> list[str]:
-    protocols = list(value or ["NSC"])
+    protocols = _names(value) or ["NSC"]
     bad = [p for p in protocols if p not in ("NSC", "NSCB")]
     if bad:
         raise ValueError(f"{where}: unknown protocol(s) {bad}; choose among ['NSC', 'NSCB']")
     return protocols
 
 
+def _names(value: Any) -> list[str]:
+    """A list from conf, or a space-separated string from ``--params`` (where commas split)."""
+    return value.split() if isinstance(value, str) else list(value or [])
+
+
 def _problems(value: Any, where: str, default: list[str]) -> list[str]:
-    problems = list(value or default)
+    problems = _names(value) or default
     bad = [p for p in problems if p not in PROBLEMS]
     if bad:
         raise ValueError(f"{where}: unknown problem(s) {bad}; choose among {list(PROBLEMS)}")
