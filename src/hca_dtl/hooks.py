@@ -41,11 +41,12 @@ class RunLockHooks:
         task of a Slurm job array: ``kedro run --pipelines=<unit namespace>``) whose outputs all
         lie in one folder (its campaign unit folder, or one versioned model's folder): it locks
         that folder, so that such tasks run side by side, and checks that no whole-root run
-        holds the data root."""
+        holds the data root. Every dataset the run writes counts, also one it reads back itself
+        (a source bank trained and used in the same run)."""
         if not pipeline.nodes or not all("unit" in node.tags for node in pipeline.nodes):
             return self.data_root
         folders = set()
-        for name in pipeline.outputs():
+        for name in pipeline.all_outputs():
             dataset = catalog.get(name)
             path = Path(str(getattr(dataset, "_filepath", "")))
             folders.add(path if getattr(dataset, "_version", None) is not None else path.parent)

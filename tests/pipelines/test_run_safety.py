@@ -210,8 +210,14 @@ def test_units_of_a_job_array_lock_their_own_folders(tmp_path: Path, live_pid: i
     assert scopes == units
     with RunLock(scopes[0]), RunLock(scopes[1]):  # two tasks of an array at once
         pass
-    # Several units, or any node that is not a unit, lock the whole data root.
+    # Several units, or any node that is not a unit, lock the whole data root; so does a unit run
+    # with the source bank it reads (written in another folder, though consumed in the same run).
     assert hooks.lock_scope(Pipeline(nodes), catalog) == root
+    catalog["sources.bank"] = ParquetDataset(filepath=str(root / "06_models" / "bank.parquet"))
+    bank = Node(lambda: pd.DataFrame(), None, "sources.bank", name="bank", tags={"unit"})
+    reader = Node(lambda b: (b, b), "sources.bank", ["transfer.u0.votes", "transfer.u0.runs"],
+                  name="u0_from_bank", tags={"unit"})
+    assert hooks.lock_scope(Pipeline([bank, reader]), catalog) == root
     # A whole-root run in progress stops a unit task at once.
     root.mkdir(parents=True, exist_ok=True)
     _hold_lock(tmp_path, live_pid)
