@@ -140,11 +140,16 @@ class Grid:
         return list(dict.fromkeys((u.problem, u.protocol) for u in units))
 
 
+def _names(value: Any) -> list[str]:
+    """A list from conf, or a space-separated string from ``--params`` (where commas split)."""
+    return value.split() if isinstance(value, str) else [str(v) for v in value or []]
+
+
 def _selected(value: Any, available: list[str], where: str) -> list[str]:
     """Names chosen with ``--params`` (a space-separated string or a list); all when empty."""
     if value is None or value == "all" or value == []:
         return available
-    chosen = value.split() if isinstance(value, str) else [str(v) for v in value]
+    chosen = _names(value)
     unknown = sorted(set(chosen) - set(available))
     if unknown:
         raise ValueError(f"{where}: unknown {unknown}; choose among {available}")
@@ -167,11 +172,6 @@ def _protocols(value: Any, where: str) -> list[str]:
     if bad:
         raise ValueError(f"{where}: unknown protocol(s) {bad}; choose among ['NSC', 'NSCB']")
     return protocols
-
-
-def _names(value: Any) -> list[str]:
-    """A list from conf, or a space-separated string from ``--params`` (where commas split)."""
-    return value.split() if isinstance(value, str) else list(value or [])
 
 
 def _problems(value: Any, where: str, default: list[str]) -> list[str]:
