@@ -126,6 +126,25 @@ def test_each_fold_starts_from_a_source_that_never_saw_its_compound(cells, class
             {**networks[0].get_config(), "metadata": {}})])
 
 
+def test_networks_trained_block_by_block_match_one_model(cells, classes) -> None:
+    # loocv.max_networks_per_model bounds memory: 2 members × 7 folds in models of ≤ 3 networks,
+    # each fold from one of two sources (init arrays sliced per block), give the one model's votes.
+    halves = [["a1", "b1", "c1"], ["a2", "b2", "b3", "c2"]]
+    sources = [bank_of(cells[cells[COMPOUND].isin(h)].reset_index(drop=True),
+                       cells.iloc[:0], classes, hold_out_batch=False) for h in halves]
+    plan = leave_one_compound_out(cells, n_repetitions=1, seed=0)
+    setting = transfer_setting({"mask": "[011]", "pretrain": True})
+    whole = run(cells, classes, plan, setting, sources=sources, members=2)
+    blocks = run(cells, classes, plan, setting, sources=sources, members=2,
+                 max_networks_per_model=3)
+    np.testing.assert_allclose(blocks.cell_predictions["probability"],
+                               whole.cell_predictions["probability"], rtol=1e-5)
+    pd.testing.assert_frame_equal(blocks.votes, whole.votes)
+    assert blocks.runs["epochs_mean"].tolist() == whole.runs["epochs_mean"].tolist()
+    with pytest.raises(ValueError, match="max_networks_per_model"):
+        LOOCVConfig(max_networks_per_model=0)
+
+
 def test_no_nscb_fold_starts_from_a_source_that_saw_its_batches(cells, classes) -> None:
     other = cells.assign(Metadata_Compound="src_" + cells["Metadata_Compound"])
     bank = bank_of(other, cells, classes, hold_out_batch=True)

@@ -8,6 +8,7 @@ Glue between ``hca_dtl.model`` (fold-batched training) and the result tables of
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,7 @@ def train_network_folds(
     members: int = 1,
     engine: str = "batched",
     keys: np.ndarray | None = None,
+    max_networks: int | None = None,
 ) -> TrainedFolds:
     """Trains every fold of ``plan`` × ``members`` as one batched model and predicts every cell.
 
@@ -99,6 +101,8 @@ def train_network_folds(
         source_choice: (F,) the network each fold starts from (default: ``fold_sources(plan,
             source_networks)``; a nested plan passes its outer folds' choice to their inner folds).
         keys: (members · F, k) network keys (default ``member_keys(plan, members)``).
+        max_networks: Train at most this many of the members · F networks as one model (None:
+            all); keyed networks train the same in any block, so this bounds memory only.
 
     Raises:
         ValueError: A transferring setting without source networks, ``members`` < 1.
@@ -108,17 +112,30 @@ def train_network_folds(
                          "given")
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}.")
-    init = None
+    choice = None
     if setting.transfers:
         choice = fold_sources(plan, source_networks) if source_choice is None else source_choice
-        init = fold_transfer_init(choice, source_networks, setting, classes, learner, members)
     keys = member_keys(plan, members) if keys is None else keys
-    logger.info("Training %d folds × %d member(s) on %d cells (%s)", plan.n_folds, members, len(x),
-                setting.label or learner.name)
-    ensemble = learner.train_folds(x, y, np.tile(plan.roles, (1, members)), n_classes, config,
-                                   init=init, pretrain=setting.pretrain, engine=engine,
-                                   network_keys=keys)
-    probabilities = ensemble.predict_proba(x).reshape(len(x), members, plan.n_folds, n_classes)
+    n_networks = members * plan.n_folds
+    roles = np.tile(plan.roles, (1, members))
+    size = n_networks if max_networks is None else max_networks
+    blocks = [np.arange(start, min(start + size, n_networks)) for start in range(0, n_networks, size)]
+    logger.info("Training %d folds × %d member(s) on %d cells (%s)%s", plan.n_folds, members,
+                len(x), setting.label or learner.name,
+                f", in {len(blocks)} models of ≤ {size} networks" if len(blocks) > 1 else "")
+    parts, epochs, valid_error, timings = [], [], [], Counter()
+    for block in blocks:
+        init = None if choice is None else fold_transfer_init(
+            np.tile(choice, members)[block], source_networks, setting, classes, learner)
+        ensemble = learner.train_folds(x, y, roles[:, block], n_classes, config, init=init,
+                                       pretrain=setting.pretrain, engine=engine,
+                                       network_keys=keys[block])
+        parts.append(ensemble.predict_proba(x))
+        epochs.append(np.asarray(ensemble.epochs_run, float))
+        valid_error.append(np.asarray(ensemble.best_valid_error, float))
+        timings.update(ensemble.timings)
+        del ensemble
+    probabilities = np.concatenate(parts, axis=1).reshape(len(x), members, plan.n_folds, n_classes)
     predicted = probabilities.argmax(axis=-1)  # (N, members, F)
     judged = (plan.roles == ROLE_VALID) | (plan.roles == ROLE_TEST)
     collapsed = np.zeros((members, plan.n_folds), dtype=bool)
@@ -128,10 +145,10 @@ def train_network_folds(
             collapsed[:, f] = [len(np.unique(predicted[cells, m, f])) == 1 for m in range(members)]
     return TrainedFolds(
         probabilities=probabilities,
-        epochs=np.asarray(ensemble.epochs_run, float).reshape(members, plan.n_folds),
-        best_valid_error=np.asarray(ensemble.best_valid_error, float).reshape(members, plan.n_folds),
+        epochs=np.concatenate(epochs).reshape(members, plan.n_folds),
+        best_valid_error=np.concatenate(valid_error).reshape(members, plan.n_folds),
         collapsed=collapsed,
-        timings=dict(ensemble.timings),
+        timings=dict(timings),
     )
 
 

@@ -220,7 +220,8 @@ def _run_network(cells, classes, features, plan, method, loocv, normalizers, lea
             x, y_all, stacked, len(classes), learner, learner_config(learner, shared[0].settings, BASELINE),
             classes=classes, setting=setting, source_networks=networks,
             source_choice=None if choice is None else np.tile(choice if parent is None else choice[parent], len(labels)),
-            members=members, engine=loocv.engine, keys=network_keys)
+            members=members, engine=loocv.engine, keys=network_keys,
+            max_networks=loocv.max_networks_per_model)
         details["timings"].update(trained.timings)
         for option in shared:
             columns = labels.index(option.normalization) * n_folds + np.arange(n_folds)

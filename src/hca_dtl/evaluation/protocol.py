@@ -66,6 +66,9 @@ class LOOCVConfig:
         engine: ``batched`` (all folds as one model) or ``sequential`` (per-fold reference).
         selection: How a fold chooses among candidates (``selection.SELECTIONS``).
         inner_folds: Inner folds per fold under ``inner_compounds``.
+        max_networks_per_model: At most this many networks (folds × members) train as one
+            batched model; more train block by block, with the same results (networks are
+            keyed). Bounds memory; None: no bound.
     """
 
     n_repetitions: int = 1
@@ -76,6 +79,7 @@ class LOOCVConfig:
     engine: str = "batched"
     selection: str = "validation_wells"
     inner_folds: int = 3
+    max_networks_per_model: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_repetitions", "repetitions_per_unit"):
@@ -92,6 +96,10 @@ class LOOCVConfig:
             raise ValueError(f"loocv.selection must be one of {SELECTIONS}, got {self.selection!r}")
         if not isinstance(self.inner_folds, int) or self.inner_folds < 2:
             raise ValueError(f"loocv.inner_folds must be an integer >= 2, got {self.inner_folds!r}")
+        limit = self.max_networks_per_model
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"loocv.max_networks_per_model must be a positive integer or null, "
+                             f"got {limit!r}")
 
     @classmethod
     def from_dict(cls, params: Mapping[str, Any]) -> LOOCVConfig:
