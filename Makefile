@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/kedro run
+	$(BIN)/kedro run --runner=ThreadRunner --runner-params max_workers=2
 
 test: setup
 	$(BIN)/python -m pytest

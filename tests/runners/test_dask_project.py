@@ -1,5 +1,6 @@
-"""The default pipeline through the DaskRunner (2-worker LocalCluster) and the SequentialRunner:
-the same Table 1, and both runs tracked in the project's MLflow store."""
+"""The default pipeline through the DaskRunner (2-worker LocalCluster), Kedro's ThreadRunner (2
+threads: how `make run` runs it) and the SequentialRunner: the same Table 1, and every run tracked
+in the project's MLflow store."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from kedro.runner import ThreadRunner
 from mlflow.tracking import MlflowClient
 
 from hca_dtl.pipelines.tracking import metric_key
@@ -48,7 +50,8 @@ class _Messages(logging.Handler):
 def runs(project_copies) -> dict[str, tuple[Path, list[str]]]:
     """Runs the default pipeline with each runner in its own project copy: {runner: (copy, log)}."""
     results = {}
-    for name, runner in (("sequential", None), ("dask", DaskRunner())):
+    for name, runner in (("sequential", None), ("dask", DaskRunner()),
+                         ("threads", ThreadRunner(max_workers=2))):
         project = project_copies(name)
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(project)
@@ -68,18 +71,20 @@ def _table1(project: Path) -> pd.DataFrame:
     return pd.read_csv(project / "data" / "08_reporting" / "table1.csv")
 
 
-def test_dask_runner_gives_the_sequential_table1(runs) -> None:
-    (sequential, _), (dask, log) = runs["sequential"], runs["dask"]
-    on_workers = [message for message in log if "(worker pid" in message]
-    assert any("transfer" in message for message in on_workers)  # the grid ran on workers
-    pd.testing.assert_frame_equal(_table1(dask)[ACCURACY_COLUMNS],
+@pytest.mark.parametrize("runner", ["dask", "threads"])
+def test_parallel_runners_give_the_sequential_table1(runs, runner: str) -> None:
+    (sequential, _), (parallel, log) = runs["sequential"], runs[runner]
+    if runner == "dask":
+        on_workers = [message for message in log if "(worker pid" in message]
+        assert any("transfer" in message for message in on_workers)  # the grid ran on workers
+    pd.testing.assert_frame_equal(_table1(parallel)[ACCURACY_COLUMNS],
                                   _table1(sequential)[ACCURACY_COLUMNS])
     accuracies = [pd.read_parquet(p / "data" / "07_model_output" / "accuracies.parquet")
-                  for p in (sequential, dask)]
+                  for p in (sequential, parallel)]
     pd.testing.assert_frame_equal(*accuracies)  # every experiment, every repetition
 
 
-@pytest.mark.parametrize("runner", ["sequential", "dask"])
+@pytest.mark.parametrize("runner", ["sequential", "dask", "threads"])
 def test_run_is_tracked_in_the_sqlite_store(runs, runner: str) -> None:
     project, _ = runs[runner]
     client = MlflowClient(f"sqlite:///{project / 'data' / 'mlflow' / 'mlflow.db'}")
