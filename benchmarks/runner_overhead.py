@@ -1,8 +1,9 @@
-"""The DaskRunner's cost: per-unit overhead, and the quick grid on 1 and 2 Dask workers.
+"""The runners' cost: per-unit overhead, and the quick grid on 1 and 2 Dask workers and 2 threads.
 
 Run from the project root (prints figures; writes only under a temporary folder)::
 
     .venv/bin/python benchmarks/runner_overhead.py [--units 200] [--skip-grid]
+        [--grid-runners sequential threads]
 
 1. Per-unit overhead (scheduler + serialisation + dispatch): a pipeline of N trivial unit nodes
    (each loads a small JSON, adds one, saves a JSON) and one fan-in node, run in this process by
@@ -12,10 +13,11 @@ Run from the project root (prints figures; writes only under a temporary folder)
    units overlap.
 2. The quick grid: the default configuration's ``transfer`` pipeline (``kedro run``'s grid), in a
    scratch copy of the project whose upstream data (``ingestion,psets``) are made once;
-   then ``kedro run --pipelines=transfer`` with the SequentialRunner and with the DaskRunner on 1
-   and 2 local workers, each a fresh ``kedro`` process (wall time includes start-up and, for Dask,
-   the cluster's). Units (source banks and grid units) are the nodes tagged ``unit``. Prints the
-   walls, the 1-worker / 2-worker ratio, and checks that Table 1's accuracy columns agree.
+   then ``kedro run --pipelines=transfer`` with the SequentialRunner, with the DaskRunner on 1
+   and 2 local workers and with Kedro's ThreadRunner on 2 threads (``make run``), each a fresh
+   ``kedro`` process (wall time includes start-up and, for Dask, the cluster's). Units (source
+   banks and grid units) are the nodes tagged ``unit``. Prints the walls, their ratios to the
+   SequentialRunner's, and checks that Table 1's accuracy columns agree.
 """
 
 from __future__ import annotations
@@ -105,6 +107,14 @@ def per_unit_overhead(n_units: int, scratch: Path) -> None:
     logging.disable(logging.NOTSET)
 
 
+GRID_RUNNERS = {
+    "sequential": [],
+    "dask-1": ["--runner=hca_dtl.runners.DaskRunner", "--runner-params=n_workers=1"],
+    "dask-2": ["--runner=hca_dtl.runners.DaskRunner", "--runner-params=n_workers=2"],
+    "threads": ["--runner=ThreadRunner", "--runner-params=max_workers=2"],
+}
+
+
 def _kedro(project: Path, *args: str) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "kedro", "run", *args], cwd=project, check=True,
@@ -113,7 +123,7 @@ def _kedro(project: Path, *args: str) -> float:
     return time.perf_counter() - start
 
 
-def quick_grid(scratch: Path) -> None:
+def quick_grid(scratch: Path, only: list[str]) -> None:
     from kedro.framework.project import pipelines
     from kedro.framework.startup import bootstrap_project
 
@@ -131,30 +141,33 @@ def quick_grid(scratch: Path) -> None:
     print(f"    upstream data (ingestion, psets; sequential): {upstream:.1f} s")
     table1 = project / "data" / "08_reporting" / "table1.csv"
     walls, tables = {}, {}
-    for label, args in (("sequential", []),
-                        ("dask 1 worker", ["--runner=hca_dtl.runners.DaskRunner",
-                                           "--runner-params=n_workers=1"]),
-                        ("dask 2 workers", ["--runner=hca_dtl.runners.DaskRunner",
-                                            "--runner-params=n_workers=2"])):
+    for label, args in GRID_RUNNERS.items():
+        if label not in only:
+            continue
         walls[label] = _kedro(project, "--pipelines=transfer", *args)
         tables[label] = pd.read_csv(table1)[ACCURACY_COLUMNS]
         print(f"    {label}: {walls[label]:.1f} s")
-    print(f"    ratio 1 worker / 2 workers: {walls['dask 1 worker'] / walls['dask 2 workers']:.2f}; "
-          f"DaskRunner 2 workers / SequentialRunner: {walls['dask 2 workers'] / walls['sequential']:.2f}")
-    same = all(t.equals(tables["sequential"]) for t in tables.values())
-    print(f"    Table 1 accuracy columns identical across the three runs: {same}")
+    if "sequential" in walls:
+        print("    SequentialRunner / each: " + ", ".join(
+            f"{label} {walls['sequential'] / wall:.2f}×" for label, wall in walls.items()))
+    same = all(t.equals(next(iter(tables.values()))) for t in tables.values())
+    print(f"    Table 1 accuracy columns identical across the {len(tables)} runs: {same}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=int, default=200)
     parser.add_argument("--skip-grid", action="store_true", help="only the per-unit overhead")
+    parser.add_argument("--skip-units", action="store_true", help="only the quick grid")
+    parser.add_argument("--grid-runners", nargs="+", choices=list(GRID_RUNNERS),
+                        default=list(GRID_RUNNERS), help="runners of the quick grid")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as scratch:
-        per_unit_overhead(args.units, Path(scratch))
+        if not args.skip_units:
+            per_unit_overhead(args.units, Path(scratch))
         if not args.skip_grid:
-            quick_grid(Path(scratch))
+            quick_grid(Path(scratch), args.grid_runners)
 
 
 if __name__ == "__main__":
