@@ -105,6 +105,11 @@ class LOOCVConfig:
     def from_dict(cls, params: Mapping[str, Any]) -> LOOCVConfig:
         return config_from_dict(cls, params)
 
+    @staticmethod
+    def result_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params:loocv`` less the keys that cannot change a result (memory bounds only)."""
+        return {k: v for k, v in params.items() if k != "max_networks_per_model"}
+
     def blocks(self) -> list[tuple[int, ...]]:
         """The repetitions of each unit: consecutive blocks of ``repetitions_per_unit``."""
         reps = range(self.n_repetitions)

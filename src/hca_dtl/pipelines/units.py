@@ -103,8 +103,8 @@ def run_grid_unit(cells: pd.DataFrame, classes: list[str], features: list[str], 
                       learner_params=learner_params,
                       sources=[sources[name] for name in sorted(sources)])
     result.runs["learner"] = method.setting.learner if method.kind == "network" else method.kind
-    result_settings = {k: v for k, v in loocv.items() if k != "max_networks_per_model"}  # memory only
-    result.runs["parameters_digest"] = parameters_digest(result_settings, learner, list(normalizers))
+    result.runs["parameters_digest"] = parameters_digest(LOOCVConfig.result_settings(loocv), learner,
+                                                         list(normalizers))
     return tuple(getattr(result, table) for table in RESULT_TABLES)
 
 
