@@ -143,6 +143,8 @@ def test_networks_trained_block_by_block_match_one_model(cells, classes) -> None
     assert blocks.runs["epochs_mean"].tolist() == whole.runs["epochs_mean"].tolist()
     with pytest.raises(ValueError, match="max_networks_per_model"):
         LOOCVConfig(max_networks_per_model=0)
+    # ... so a unit's parameters digest leaves it out, and keeps every key that changes a result
+    assert LOOCVConfig.result_settings({"members": 2, "max_networks_per_model": 3}) == {"members": 2}
 
 
 def test_no_nscb_fold_starts_from_a_source_that_saw_its_batches(cells, classes) -> None:
